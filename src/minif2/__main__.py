@@ -1,0 +1,5 @@
+"""``python -m minif2`` = ``minif2``."""
+
+from .cli import main
+
+raise SystemExit(main())

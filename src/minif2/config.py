@@ -1,0 +1,96 @@
+"""Typed configuration: dataclasses with commented defaults, loadable from YAML.
+
+Each pipeline stage keeps its defaults in ONE dataclass in its own module
+(``EmbedderConfig`` in ``model.py``, ``MiningConfig`` in ``mining.py``, ...), with
+the papers' numbers as defaults (../shared/SPEC.md). Named profiles are small YAML
+files under ``configs/<profile>/<stage>.yaml`` that override only what differs
+(``tiny`` for a CPU, ``small-gpu`` for QLoRA on one GPU, ``paper`` for F2LLM).
+
+This module does not know any stage; it only turns YAML/dicts into dataclasses,
+reporting unknown keys with the file and key at fault.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+__all__ = ["ConfigError", "PROFILES", "config_to_dict", "from_dict", "load_config", "profile_path", "save_config"]
+
+T = TypeVar("T")
+PROFILES = ("tiny", "small-gpu", "paper")
+CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration file or dict does not match its dataclass."""
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Build nested dataclasses; leave scalars and containers as YAML gave them."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+        return from_dict(tp, value, where)  # type: ignore[arg-type]
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
+                return from_dict(arg, value, where)  # type: ignore[arg-type]
+    if tp is tuple or origin is tuple:
+        return tuple(value) if isinstance(value, list) else value
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
+    """``cls(**data)`` with nested dataclasses, failing on unknown keys with their location."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
+    kwargs = {k: _coerce(hints[k], v, f"{where}:{k}") for k, v in data.items()}
+    return cls(**kwargs)
+
+
+def profile_path(profile: str, stage: str) -> Path:
+    """``configs/<profile>/<stage>.yaml`` in the repository."""
+    return CONFIG_ROOT / profile / f"{stage}.yaml"
+
+
+def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:
+    """Defaults of ``cls`` <- YAML file at ``path`` (if any) <- keyword overrides."""
+    data: dict[str, Any] = {}
+    where = "<defaults>"
+    if path is not None:
+        where = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except FileNotFoundError as err:
+            raise ConfigError(f"config file not found: {path}") from err
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(loaded).__name__}")
+        data.update(loaded)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return from_dict(cls, data, where)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A JSON/YAML-safe dict of a (nested) dataclass."""
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
+def save_config(config: Any, path: str | Path) -> Path:
+    """Write the resolved config next to a run or checkpoint, so the run can be repeated."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    return path

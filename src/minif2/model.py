@@ -1,0 +1,321 @@
+"""The Embedder: any HF backbone + pooling + L2 normalisation, with query instructions.
+
+F2LLM / Qwen3-Embedding (SPEC §1a): a decoder, EOS appended after truncation,
+embedding = hidden state of the last real token (the EOS), L2-normalised; queries
+carry ``Instruct: {instruction}\\nQuery: {text}``, documents nothing.
+QZhou (SPEC §2): mean pooling, optionally with the causal mask turned bidirectional.
+MiniLM: an encoder with mean pooling.
+
+A saved Embedder is a folder that ``transformers.AutoModel`` and
+``sentence_transformers.SentenceTransformer`` both load, giving the same vectors:
+the EOS is appended by the tokenizer's post-processor (so every loader gets it),
+and pooling, normalisation and prompts are written as sentence-transformers modules.
+Bidirectional attention is NOT reproduced by those loaders (they run the backbone as
+its config says); :meth:`Embedder.save` warns when it is on.
+
+This module does not train; see ``trainer.py``. Taught in ``notebooks/00_overview.ipynb``
+and used by every later notebook.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .assets import MODEL_ASSETS, AssetError, resolve_model
+
+__all__ = ["DEFAULT_QUERY_TEMPLATE", "Embedder", "EmbedderConfig", "format_query", "pool"]
+
+DEFAULT_QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {text}"
+EMBEDDER_FILE = "minif2_embedder.json"
+Pooling = Literal["last", "mean"]
+
+
+@dataclass
+class EmbedderConfig:
+    """How a backbone becomes an embedder. Defaults follow F2LLM's released code (SPEC §1a)."""
+
+    model: str = "tiny-qwen3"  # offline asset name, local folder, or hub id (e.g. Qwen/Qwen3-0.6B)
+    pooling: Pooling | None = None  # None: the asset's own ("mean" for minilm), else "last" for decoders, "mean" for encoders
+    normalize: bool = True  # L2-normalise, so dot product = cosine
+    max_length_tokens: int = 1024  # F2LLM: 1023 text tokens + EOS
+    append_eos: bool | None = None  # None: True exactly when pooling == "last"
+    bidirectional: bool = False  # QZhou: let a decoder attend both ways (encoders already do)
+    query_template: str = DEFAULT_QUERY_TEMPLATE  # Qwen3-Embedding style; queries only
+    padding_side: Literal["right", "left"] = "right"  # F2LLM pads right; pooling is correct for both
+    torch_dtype: str = "float32"  # "bfloat16" on GPUs that support it
+    attn_implementation: str | None = None  # "sdpa", "eager", "flash_attention_2"; None = transformers' choice
+    load_in_4bit: bool = False  # QLoRA: nf4 weights via bitsandbytes
+    trust_remote_code: bool = False  # never on by default
+    prompts: dict[str, str] = field(default_factory=dict)  # name -> instruction, saved for sentence-transformers
+
+
+def format_query(text: str, instruction: str | None, template: str = DEFAULT_QUERY_TEMPLATE) -> str:
+    """Prefix a query with its task instruction; no instruction leaves the text as it is.
+
+    >>> format_query("what is a tensor", "Given a question, retrieve passages that answer it")
+    'Instruct: Given a question, retrieve passages that answer it\\nQuery: what is a tensor'
+    """
+    return template.format(instruction=instruction, text=text) if instruction else text
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
+    """(batch, seq, dim) hidden states -> (batch, dim), ignoring padding on either side.
+
+    ``last`` takes the last position whose mask is 1, which is the EOS under right
+    padding (positions vary) and under left padding (always the final column).
+    """
+    mask = attention_mask.to(hidden.dtype)  # (batch, seq)
+    if pooling == "mean":
+        summed = (hidden * mask.unsqueeze(-1)).sum(dim=1)
+        return summed / mask.sum(dim=1, keepdim=True).clamp(min=1e-9)
+    if pooling == "last":
+        seq_len = attention_mask.shape[1]
+        last = seq_len - 1 - attention_mask.flip(dims=[1]).argmax(dim=1)  # (batch,)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+    raise ValueError(f"unknown pooling '{pooling}': use 'last' or 'mean'")
+
+
+def _is_decoder(config: Any) -> bool:
+    archs = getattr(config, "architectures", None) or []
+    return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs) or config.model_type in {
+        "qwen3", "qwen2", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "phi3", "gpt2",
+    }
+
+
+def _install_eos_postprocessor(tokenizer: Any) -> None:
+    """Make the tokenizer itself append EOS (after any BOS), as Qwen3-Embedding's tokenizer does.
+
+    Doing it in the tokenizer, not in Python, means truncation leaves room for the EOS and
+    every loader of the saved folder (transformers, sentence-transformers) gets the same ids.
+    """
+    from tokenizers import processors
+
+    eos, eos_id = tokenizer.eos_token, tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("pooling='last' needs an EOS token, but the tokenizer has none")
+    probe = tokenizer("a")["input_ids"]
+    if probe and probe[-1] == eos_id:
+        return  # already appends EOS
+    bos = tokenizer.bos_token if (tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id) else None
+    head = f"{bos}:0 " if bos else ""
+    special = [(eos, eos_id)] + ([(bos, tokenizer.bos_token_id)] if bos else [])
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{head}$A:0 {eos}:0", pair=f"{head}$A:0 {eos}:0 $B:1 {eos}:1", special_tokens=special
+    )
+    if tokenizer("a")["input_ids"][-1] != eos_id:
+        raise RuntimeError(f"could not make {type(tokenizer).__name__} append EOS; pooling='last' would be wrong")
+
+
+class Embedder(nn.Module):
+    """A text encoder: ``forward`` for training (keeps gradients), ``encode`` for inference."""
+
+    def __init__(self, backbone: nn.Module, tokenizer: Any, config: EmbedderConfig, source: str) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.tokenizer = tokenizer
+        self.config = config
+        self.source = source  # the resolved folder or hub id the weights came from
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, model: str | Path, **overrides: Any) -> Embedder:
+        """Load an asset name, a local folder (a saved Embedder keeps its settings) or a hub id."""
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        name = str(model)
+        source = resolve_model(name)
+        saved = Path(source) / EMBEDDER_FILE
+        settings: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
+        settings.update({k: v for k, v in overrides.items() if v is not None})
+        settings["model"] = name
+        config = EmbedderConfig(**settings)
+        try:
+            hf_config = AutoConfig.from_pretrained(source, trust_remote_code=config.trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=config.trust_remote_code)
+        except OSError as err:
+            raise AssetError(
+                f"could not load '{name}': {err}\nOffline? Hub ids need the hub (unset HF_HUB_OFFLINE); "
+                f"offline assets are {', '.join(MODEL_ASSETS)}."
+            ) from err
+        if config.pooling is None:
+            asset = MODEL_ASSETS.get(name)
+            config.pooling = asset.pooling if asset else ("last" if _is_decoder(hf_config) else "mean")  # type: ignore[assignment]
+        if config.append_eos is None:
+            config.append_eos = config.pooling == "last"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer.padding_side = config.padding_side
+        if config.append_eos:
+            _install_eos_postprocessor(tokenizer)
+
+        kwargs: dict[str, Any] = {"dtype": getattr(torch, config.torch_dtype), "trust_remote_code": config.trust_remote_code}
+        if config.attn_implementation:
+            kwargs["attn_implementation"] = config.attn_implementation
+        if config.load_in_4bit:
+            from transformers import BitsAndBytesConfig
+
+            kwargs["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=getattr(torch, config.torch_dtype),
+            )
+        backbone = AutoModel.from_pretrained(source, **kwargs)
+        return cls(backbone, tokenizer, config, source)
+
+    load = from_pretrained
+
+    # --------------------------------------------------------------- properties
+    @property
+    def pooling(self) -> Pooling:
+        assert self.config.pooling is not None
+        return self.config.pooling
+
+    @property
+    def dim(self) -> int:
+        return int(self.backbone.config.hidden_size)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.backbone.parameters()).device
+
+    # ------------------------------------------------------------------ forward
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Texts -> padded ``input_ids`` / ``attention_mask`` (truncated to ``max_length_tokens``, EOS kept)."""
+        return self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.config.max_length_tokens, return_tensors="pt"
+        )
+
+    def _attention_inputs(self, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Position ids that ignore left padding and, if asked, a bidirectional 4-D mask."""
+        extra: dict[str, torch.Tensor] = {"attention_mask": attention_mask}
+        if getattr(self.backbone.config, "is_encoder_decoder", False) or not _is_decoder(self.backbone.config):
+            return extra
+        extra["position_ids"] = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+        if self.config.bidirectional:
+            dtype = next(self.backbone.parameters()).dtype
+            dtype = dtype if dtype.is_floating_point else torch.float32
+            keys = attention_mask[:, None, None, :].bool()  # (batch, 1, 1, seq): every query sees every real key
+            full = keys.expand(-1, 1, attention_mask.shape[1], -1)
+            extra["attention_mask"] = torch.zeros(full.shape, dtype=dtype, device=attention_mask.device).masked_fill(
+                ~full, torch.finfo(dtype).min
+            )
+        return extra
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token ids -> (batch, dim) embeddings, with gradients (the trainer's entry point)."""
+        out = self.backbone(input_ids=input_ids, **self._attention_inputs(attention_mask))
+        emb = pool(out.last_hidden_state, attention_mask, self.pooling)
+        return nn.functional.normalize(emb.float(), dim=-1) if self.config.normalize else emb.float()
+
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """Texts -> (batch, dim) embeddings with gradients."""
+        batch = {k: v.to(self.device) for k, v in self.tokenize(texts).items()}
+        return self(batch["input_ids"], batch["attention_mask"])
+
+    # ---------------------------------------------------------------- inference
+    def format_queries(self, texts: Sequence[str], instruction: str | None) -> list[str]:
+        return [format_query(t, instruction, self.config.query_template) for t in texts]
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        texts: Sequence[str],
+        batch_size: int = 32,
+        instruction: str | None = None,
+        show_progress_bar: bool | None = None,
+        convert_to_tensor: bool = False,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed ``texts`` (queries if ``instruction`` is given) -> float32 (n, dim), in input order.
+
+        Texts are batched longest-first so that each batch pads little.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of texts, not one string")
+        texts = self.format_queries(texts, instruction)
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        was_training = self.training
+        self.eval()
+        chunks: list[torch.Tensor] = []
+        show = len(texts) > 4 * batch_size if show_progress_bar is None else show_progress_bar
+        for start in tqdm(range(0, len(texts), batch_size), desc="encode", disable=not show, unit="batch"):
+            chunks.append(self.embed([texts[i] for i in order[start : start + batch_size]]).cpu())
+        self.train(was_training)
+        out = torch.cat(chunks) if chunks else torch.empty(0, self.dim)
+        out = out[torch.from_numpy(np.argsort(order, kind="stable"))].float()
+        return out if convert_to_tensor else out.numpy()
+
+    # ---------------------------------------------------------------- LoRA
+    def add_lora(self, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules: Sequence[str] | str = "all-linear") -> None:
+        """Wrap the backbone with peft LoRA adapters (QLoRA when loaded with ``load_in_4bit``)."""
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        if self.config.load_in_4bit:
+            self.backbone = prepare_model_for_kbit_training(self.backbone, use_gradient_checkpointing=False)
+        lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
+                          target_modules=target_modules if isinstance(target_modules, str) else list(target_modules))
+        self.backbone = get_peft_model(self.backbone, lora)
+
+    def merged_backbone(self) -> nn.Module:
+        """The backbone with any LoRA adapters merged in (what gets saved)."""
+        from peft import PeftModel
+
+        if isinstance(self.backbone, PeftModel):
+            return self.backbone.merge_and_unload()
+        return self.backbone
+
+    # ---------------------------------------------------------------- saving
+    def save(self, path: str | Path) -> Path:
+        """Write a folder loadable by :meth:`load`, ``AutoModel`` and ``SentenceTransformer``."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if self.config.bidirectional:
+            warnings.warn("bidirectional attention is not recorded for transformers/sentence-transformers loaders", stacklevel=2)
+        backbone = self.merged_backbone()
+        if self.config.load_in_4bit:
+            backbone = backbone.dequantize()
+        backbone.save_pretrained(path, safe_serialization=True)
+        self.tokenizer.save_pretrained(path)
+        settings = asdict(self.config)
+        settings.pop("model")
+        settings["load_in_4bit"] = False
+        (path / EMBEDDER_FILE).write_text(json.dumps(settings, indent=2))
+        self._write_sentence_transformers_files(path)
+        return path
+
+    def _write_sentence_transformers_files(self, path: Path) -> None:
+        modules = [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        ]
+        if self.config.normalize:
+            modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+            (path / "2_Normalize").mkdir(exist_ok=True)
+        (path / "modules.json").write_text(json.dumps(modules, indent=2))
+        (path / "sentence_bert_config.json").write_text(
+            json.dumps({"max_seq_length": self.config.max_length_tokens, "do_lower_case": False}, indent=2)
+        )
+        (path / "1_Pooling").mkdir(exist_ok=True)
+        (path / "1_Pooling" / "config.json").write_text(json.dumps({
+            "word_embedding_dimension": self.dim,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": self.pooling == "mean",
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": self.pooling == "last",
+            "include_prompt": True,
+        }, indent=2))
+        prefix = self.config.query_template.split("{text}")[0]
+        prompts = {name: prefix.format(instruction=instr) for name, instr in self.config.prompts.items()}
+        (path / "config_sentence_transformers.json").write_text(json.dumps({
+            "prompts": prompts, "default_prompt_name": None, "similarity_fn_name": "cosine",
+        }, indent=2))

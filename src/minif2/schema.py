@@ -1,0 +1,107 @@
+"""The one sample shape every task is turned into (F2LLM, SPEC §1): (query, positive, negatives).
+
+A unified dataset is a folder with one parquet file per source (as F2LLM's code keeps
+its data, SPEC §1a) and a ``manifest.json``; each row has the columns below. The
+instruction is stored raw and applied to the QUERY only, when it is encoded.
+
+This module fixes the contract between the steps (unify -> mine -> train); it does not
+build samples (``unify.py``) or find negatives (``mining.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "COLUMNS",
+    "NUM_NEGATIVES",
+    "Sample",
+    "TASK_TYPES",
+    "features",
+    "read_unified",
+    "training_family",
+    "write_unified",
+]
+
+TASK_TYPES = ("retrieval", "classification", "clustering", "sts", "nli", "pair_classification", "reranking")
+COLUMNS = ("query", "positive", "negatives", "task", "source", "instruction")
+
+# F2LLM has three training families (4.9M retrieval, 0.2M classification, 0.8M clustering);
+# its NLI / STS / QA sources are formatted as retrieval, and so are they here.
+_FAMILY = {
+    "retrieval": "retrieval", "sts": "retrieval", "nli": "retrieval", "pair_classification": "retrieval",
+    "reranking": "retrieval", "classification": "classification", "clustering": "clustering",
+}
+# hard negatives mined per sample (SPEC §1): 24 for retrieval and clustering, 1 for classification
+NUM_NEGATIVES = {"retrieval": 24, "clustering": 24, "classification": 1}
+
+
+def training_family(task: str) -> str:
+    """``retrieval`` | ``classification`` | ``clustering``: decides negatives and the in-batch loss."""
+    try:
+        return _FAMILY[task]
+    except KeyError:
+        raise ValueError(f"unknown task type '{task}': expected one of {TASK_TYPES}") from None
+
+
+@dataclass
+class Sample:
+    """One training example in F2LLM's shape."""
+
+    query: str
+    positive: str
+    negatives: list[str] = field(default_factory=list)  # empty until mined (classification may come with one)
+    task: str = "retrieval"  # one of TASK_TYPES
+    source: str = "unknown"  # dataset name; every micro-batch is drawn from one source
+    instruction: str = ""  # task instruction for the query (SPEC §1: queries only)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def features() -> Any:
+    """The ``datasets.Features`` of a unified dataset."""
+    from datasets import Features, Sequence, Value
+
+    return Features({
+        "query": Value("string"), "positive": Value("string"), "negatives": Sequence(Value("string")),
+        "task": Value("string"), "source": Value("string"), "instruction": Value("string"),
+    })
+
+
+def write_unified(samples_by_source: dict[str, Any], folder: str | Path, extra_manifest: dict[str, Any] | None = None) -> Path:
+    """Write ``{source: Dataset | list[Sample]}`` as ``<folder>/<source>.parquet`` + ``manifest.json``."""
+    from datasets import Dataset
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for source, data in samples_by_source.items():
+        if not isinstance(data, Dataset):
+            data = Dataset.from_list([s.to_dict() if isinstance(s, Sample) else dict(s) for s in data], features=features())
+        data.to_parquet(str(folder / f"{source}.parquet"))
+        counts[source] = len(data)
+    manifest = {"sources": counts, **(extra_manifest or {})}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return folder
+
+
+def read_unified(folder: str | Path) -> dict[str, Any]:
+    """``{source: Dataset}`` from a folder written by :func:`write_unified`, in manifest order."""
+    from datasets import Dataset
+
+    folder = Path(folder)
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{folder} is not a unified dataset: manifest.json is missing (run `minif2 unify`).")
+    sources = json.loads(manifest.read_text())["sources"]
+    out = {}
+    for source in sources:
+        path = folder / f"{source}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is listed in {manifest} but missing")
+        out[source] = Dataset.from_parquet(str(path), features=features())
+    return out
