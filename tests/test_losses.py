@@ -1,0 +1,219 @@
+"""minif2.losses against sentence-transformers' MNRL, a hand-computed case, gradients, and 2 real processes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+from minif2.losses import f2llm_loss, gather, hard_negative_loss, in_batch_loss, matryoshka_dims
+
+TAU = 0.05
+
+
+def _unit(*shape: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(*shape, generator=g, dtype=torch.float64), dim=-1)
+
+
+@pytest.fixture(scope="module")
+def mnrl():
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    return MultipleNegativesRankingLoss(model=None, scale=1 / TAU)  # scale = 1/tau = 20
+
+
+# -- equality with sentence-transformers where the definitions coincide -------------------------
+
+
+def test_in_batch_equals_mnrl_on_pairs(mnrl):
+    q, p = _unit(8, 16, seed=0), _unit(8, 16, seed=1)
+    expected = mnrl.compute_loss_from_embeddings([q, p], None)
+    torch.testing.assert_close(in_batch_loss(q, p, TAU), expected, rtol=1e-10, atol=1e-10)
+    # no negatives: the hard loss vanishes and F2LLM's total is MNRL's
+    out = f2llm_loss(q, p, q.new_zeros(8, 0, 16), "retrieval", TAU)
+    assert out["hard"].item() == pytest.approx(0.0, abs=1e-12)
+    torch.testing.assert_close(out["loss"], expected, rtol=1e-10, atol=1e-10)
+
+
+def test_hard_negative_equals_mnrl_for_one_query(mnrl):
+    q, p, n = _unit(1, 16, seed=2), _unit(1, 16, seed=3), _unit(1, 7, 16, seed=4)
+    expected = mnrl.compute_loss_from_embeddings([q, p, *n.unbind(1)], None)  # (anchor, positive, neg_1..neg_7)
+    torch.testing.assert_close(hard_negative_loss(q, p, n, TAU), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_hard_negative_is_mean_of_per_query_mnrl_and_differs_from_joint_mnrl(mnrl):
+    b, n_neg = 6, 3
+    q, p, n = _unit(b, 16, seed=5), _unit(b, 16, seed=6), _unit(b, n_neg, 16, seed=7)
+    per_query = [mnrl.compute_loss_from_embeddings([q[i : i + 1], p[i : i + 1], *n[i : i + 1].unbind(1)], None) for i in range(b)]
+    torch.testing.assert_close(hard_negative_loss(q, p, n, TAU), torch.stack(per_query).mean(), rtol=1e-10, atol=1e-10)
+    # MNRL with b > 1 puts the other queries' documents into the same softmax: F2LLM does not (SPEC §1a)
+    joint = mnrl.compute_loss_from_embeddings([q, p, *n.unbind(1)], None)
+    assert joint.item() > hard_negative_loss(q, p, n, TAU).item() + 1e-3
+
+
+# -- a case worked by hand -------------------------------------------------------------------
+
+
+def test_hand_computed_two_queries_one_negative():
+    # unit vectors in 2-D; cosines are read off by hand:
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    p = torch.tensor([[0.6, 0.8], [0.8, 0.6]], dtype=torch.float64)
+    n = torch.tensor([[[0.8, 0.6]], [[0.0, 1.0]]], dtype=torch.float64)
+    # s(q1,p1)=0.6 s(q1,n1)=0.8 s(q1,p2)=0.8 | s(q2,p2)=0.6 s(q2,n2)=1.0 s(q2,p1)=0.8
+    t = 0.05
+    hard1 = -math.log(math.exp(0.6 / t) / (math.exp(0.6 / t) + math.exp(0.8 / t)))  # = log(1 + e^4)
+    hard2 = -math.log(math.exp(0.6 / t) / (math.exp(0.6 / t) + math.exp(1.0 / t)))  # = log(1 + e^8)
+    inb1 = -math.log(math.exp(0.6 / t) / (math.exp(0.6 / t) + math.exp(0.8 / t)))  # q1 against [p1, p2]
+    inb2 = -math.log(math.exp(0.6 / t) / (math.exp(0.8 / t) + math.exp(0.6 / t)))  # q2 against [p1, p2], label 1
+    out = f2llm_loss(q, p, n, "retrieval", temperature=t)
+    assert out["hard"].item() == pytest.approx((hard1 + hard2) / 2, rel=1e-12)
+    assert out["in_batch"].item() == pytest.approx((inb1 + inb2) / 2, rel=1e-12)
+    assert out["loss"].item() == pytest.approx((hard1 + hard2 + inb1 + inb2) / 2, rel=1e-12)
+    assert out["hard"].item() == pytest.approx((math.log1p(math.e**4) + math.log1p(math.e**8)) / 2, rel=1e-12)
+    # a different temperature changes the numbers as the formula says
+    assert hard_negative_loss(q[:1], p[:1], n[:1], 0.1).item() == pytest.approx(math.log1p(math.exp(2.0)), rel=1e-12)
+
+
+def test_offset_selects_this_ranks_positives():
+    q, docs = _unit(3, 8, seed=8), _unit(9, 8, seed=9)
+    logits = q @ docs.T / TAU
+    expected = -(logits[torch.arange(3), torch.arange(3, 6)] - logits.logsumexp(1)).mean()
+    torch.testing.assert_close(in_batch_loss(q, docs, TAU, offset=3), expected)
+    with pytest.raises(ValueError, match="cannot hold positives"):
+        in_batch_loss(q, docs, TAU, offset=7)
+
+
+# -- gradients -------------------------------------------------------------------------------
+
+
+def test_gradcheck_and_analytic_in_batch_gradient():
+    q, p, n = (_unit(3, 5, seed=10).requires_grad_(), _unit(3, 5, seed=11).requires_grad_(), _unit(3, 2, 5, seed=12).requires_grad_())
+    # tau = 0.5 keeps finite differences well conditioned
+    assert torch.autograd.gradcheck(lambda a, b, c: hard_negative_loss(a, b, c, 0.5), (q, p, n))
+    assert torch.autograd.gradcheck(lambda a, b: in_batch_loss(a, b, 0.5), (q, p))
+    # textbook gradient of InfoNCE: dL/dq_i = (softmax_i @ P - p_i) / (b * tau)
+    loss = in_batch_loss(q, p, TAU)
+    (grad_q,) = torch.autograd.grad(loss, q)
+    with torch.no_grad():
+        expected = ((q @ p.T / TAU).softmax(1) @ p - p) / (3 * TAU)
+    torch.testing.assert_close(grad_q, expected)
+
+
+# -- task families ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["classification", "clustering"])
+def test_no_in_batch_loss_for_classification_and_clustering(family):
+    q, p, n = _unit(4, 8, seed=13), _unit(4, 8, seed=14), _unit(4, 1, 8, seed=15)
+    out = f2llm_loss(q, p, n, family)
+    assert set(out) == {"loss", "hard"}
+    torch.testing.assert_close(out["loss"], hard_negative_loss(q, p, n))
+
+
+@pytest.mark.parametrize("task", ["retrieval", "sts", "nli"])
+def test_retrieval_like_tasks_get_both_losses(task):
+    q, p, n = _unit(4, 8, seed=16), _unit(4, 8, seed=17), _unit(4, 7, 8, seed=18)
+    out = f2llm_loss(q, p, n, task)
+    assert set(out) == {"loss", "hard", "in_batch"}
+    torch.testing.assert_close(out["loss"], hard_negative_loss(q, p, n) + in_batch_loss(q, p))
+
+
+def test_unknown_family_and_gather_mode_are_errors():
+    q = _unit(2, 4, seed=19)
+    with pytest.raises(ValueError, match="unknown task type"):
+        f2llm_loss(q, q, None, "ranking-ish")
+    with pytest.raises(ValueError, match="mode must be"):
+        gather(q, "sideways")  # type: ignore[arg-type]
+    assert gather(q)[0] is q and gather(q)[1] == 0
+
+
+def test_matryoshka_weights_follow_spec_1b():
+    dims = matryoshka_dims(576)
+    assert [d for d, _ in dims] == [576, 512, 256, 128, 64, 32, 16, 8]
+    for n, (d, w) in enumerate(dims, start=1):
+        assert w == pytest.approx(1 / (n * math.sqrt(576 / d)))
+
+
+# -- two real processes (gloo, CPU) ------------------------------------------------------------
+
+B_LOCAL, WORLD, D_IN, D, N_NEG = 3, 2, 12, 8, 2
+
+
+def _problem():
+    """A shared linear 'model' and a global batch of inputs, identical in every process."""
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(D_IN, D, generator=g, dtype=torch.float64)
+    xq, xp = (torch.randn(WORLD * B_LOCAL, D_IN, generator=g, dtype=torch.float64) for _ in range(2))
+    xn = torch.randn(WORLD * B_LOCAL, N_NEG, D_IN, generator=g, dtype=torch.float64)
+    return weight, xq, xp, xn
+
+
+def _step(weight, xq, xp, xn, mode, rank=None):
+    """Loss and weight gradient; with ``rank`` the per-rank loss of that slice (others' positives given)."""
+    w = weight.clone().requires_grad_()
+    emb = lambda x: F.normalize(x @ w, dim=-1)  # noqa: E731
+    q, p, n = emb(xq), emb(xp), emb(xn)
+    if rank is None:
+        out = f2llm_loss(q, p, n, "retrieval", TAU, gather_mode=mode)
+    else:  # one process emulating rank `rank`'s view under "no_grad"/"detached"
+        s = slice(rank * B_LOCAL, (rank + 1) * B_LOCAL)
+        docs = p.detach().clone()
+        if mode == "no_grad":
+            docs = torch.cat([docs[: s.start], p[s], docs[s.stop :]])
+        out = {"hard": hard_negative_loss(q[s], p[s], n[s], TAU), "in_batch": in_batch_loss(q[s], docs, TAU, s.start)}
+        out["loss"] = out["hard"] + out["in_batch"]
+    out["loss"].backward()
+    return out["loss"].detach(), w.grad
+
+
+def _worker(rank: int, world: int, folder: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{folder}/pg", rank=rank, world_size=world)
+    weight, xq, xp, xn = _problem()
+    s = slice(rank * B_LOCAL, (rank + 1) * B_LOCAL)
+    results = {}
+    for mode in ("autograd", "no_grad", "detached"):
+        loss, grad = _step(weight, xq[s], xp[s], xn[s], mode)
+        dist.all_reduce(grad)
+        grad /= world  # what DDP / DeepSpeed do with gradients: average over ranks
+        dist.all_reduce(loss)
+        results[mode] = (loss / world, grad)
+    # uneven batches (drop_last=False): rank 0 holds 2 rows, rank 1 holds 4
+    t = torch.full((2 + 2 * rank, 3), float(rank), dtype=torch.float64, requires_grad=True)
+    gathered, offset = gather(t, "autograd")
+    (gathered.sum(1) * torch.arange(6.0, dtype=torch.float64)).sum().backward()
+    results["uneven"] = (gathered.detach(), offset, t.grad)
+    torch.save(results, Path(folder) / f"rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_two_processes_match_one_process_of_the_global_batch(tmp_path):
+    """Autograd gather: 2 gloo processes of batch 3 == 1 process of batch 6 (loss and averaged gradient)."""
+    mp.spawn(_worker, args=(WORLD, str(tmp_path)), nprocs=WORLD, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    weight, xq, xp, xn = _problem()
+    loss_1p, grad_1p = _step(weight, xq, xp, xn, "autograd")
+
+    loss_2p, grad_2p = ranks[0]["autograd"]
+    torch.testing.assert_close(loss_2p, loss_1p, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(grad_2p, grad_1p, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(ranks[1]["autograd"][1], grad_2p)  # ranks agree after the all-reduce
+
+    for mode in ("no_grad", "detached"):
+        loss_m, grad_m = ranks[0][mode]
+        torch.testing.assert_close(loss_m, loss_1p, rtol=1e-12, atol=1e-12)  # same forward value ...
+        assert (grad_m - grad_1p).abs().max() > 1e-3  # ... but other ranks' documents get no gradient
+        emulated = [_step(weight, xq, xp, xn, mode, rank=r)[1] for r in range(WORLD)]
+        torch.testing.assert_close(grad_m, sum(emulated) / WORLD, rtol=1e-10, atol=1e-12)
+
+    for r, res in enumerate(ranks):
+        gathered, offset, grad = res["uneven"]
+        torch.testing.assert_close(gathered, torch.tensor([0.0] * 2 + [1.0] * 4, dtype=torch.float64)[:, None].expand(6, 3))
+        assert offset == [0, 2][r]
+        coef = torch.arange(6.0, dtype=torch.float64)[offset : offset + 2 + 2 * r]
+        torch.testing.assert_close(grad, (WORLD * coef)[:, None].expand(-1, 3))  # both ranks' losses flow back
