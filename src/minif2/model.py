@@ -138,6 +138,9 @@ class Embedder(nn.Module):
         settings: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
         settings.update({k: v for k, v in overrides.items() if v is not None})
         settings["model"] = name
+        st_config = Path(source) / "sentence_bert_config.json"
+        if "max_length_tokens" not in settings and st_config.is_file():  # a plain sentence-transformers folder keeps its limit (MiniLM: 256)
+            settings["max_length_tokens"] = json.loads(st_config.read_text()).get("max_seq_length") or EmbedderConfig.max_length_tokens
         config = EmbedderConfig(**settings)
         try:
             hf_config = AutoConfig.from_pretrained(source, trust_remote_code=config.trust_remote_code)
@@ -150,6 +153,9 @@ class Embedder(nn.Module):
         if config.pooling is None:
             asset = MODEL_ASSETS.get(name)
             config.pooling = asset.pooling if asset else ("last" if _is_decoder(hf_config) else "mean")  # type: ignore[assignment]
+        max_positions = getattr(hf_config, "max_position_embeddings", None)
+        if max_positions and config.max_length_tokens > max_positions:  # BERT-style encoders: 512
+            config.max_length_tokens = int(max_positions)
         if config.append_eos is None:
             config.append_eos = config.pooling == "last"
         if tokenizer.pad_token is None:
