@@ -217,3 +217,20 @@ def test_two_processes_match_one_process_of_the_global_batch(tmp_path):
         assert offset == [0, 2][r]
         coef = torch.arange(6.0, dtype=torch.float64)[offset : offset + 2 + 2 * r]
         torch.testing.assert_close(grad, (WORLD * coef)[:, None].expand(-1, 3))  # both ranks' losses flow back
+
+
+def test_no_negatives_given_as_none_or_empty_gives_zero_hard_loss():
+    q, p = _unit(3, 8, seed=20), _unit(3, 8, seed=21)
+    assert hard_negative_loss(q, p, None).item() == 0.0
+    assert hard_negative_loss(q, p, q.new_zeros(3, 0, 8)).item() == 0.0
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import minif2.losses
+    import minif2.sampler
+
+    for module in (minif2.losses, minif2.sampler):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
