@@ -1,0 +1,130 @@
+"""Run the whole course headless: notebooks 00 -> 05 with papermill into one run folder.
+
+    python scripts/run_course.py                      # tiny profile, runs/<timestamp>/
+    python scripts/run_course.py --smoke --run-dir /tmp/run   # the test suite's quick pass
+
+Every executed notebook is kept in ``<run_dir>/notebooks/``; one progress line per notebook
+with its time; a failure stops the course and names the notebook, the cell and the error.
+A summary with the times is written to ``<run_dir>/course.json``. This is the README's
+main job (``bash scripts/course.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class CourseConfig:
+    profile: str = "tiny"  # tiny (CPU) | small-gpu | paper
+    run_dir: str | None = None  # default: runs/<timestamp>
+    smoke: bool = False  # shrink every notebook to a quick check (the tests use it)
+    seed: int = 0
+    solutions: bool = False  # show the exercise solutions (teacher's copy)
+    notebooks: list[str] = field(default_factory=list)  # subset by prefix, e.g. ["00", "03"]; empty = all
+    kernel: str = "python3"
+
+
+class CourseError(RuntimeError):
+    """A notebook failed; the message names the notebook, the cell and the error."""
+
+
+def course_notebooks(selected: list[str] | None = None) -> list[Path]:
+    """``notebooks/NN_*.ipynb`` in order, optionally only those whose name starts with a selected prefix."""
+    found = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    if selected:
+        found = [nb for nb in found if any(nb.name.startswith(s) for s in selected)]
+    return found
+
+
+def run_notebook(notebook: Path, out: Path, parameters: dict, kernel: str) -> float:
+    """Execute one notebook with papermill; return its wall time in seconds."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name=kernel,
+                            cwd=str(ROOT), progress_bar=False, log_output=False)
+    except PapermillExecutionError as err:
+        cell = _failing_cell(out)
+        raise CourseError(
+            f"{notebook.name} failed in cell {cell} (execution count {err.exec_count}): {err.ename}: {err.evalue}\n"
+            f"the executed notebook with the traceback is {out}"
+        ) from None
+    return time.perf_counter() - start
+
+
+def _failing_cell(executed: Path) -> int | str:
+    """The 0-based index of the cell holding the error in an executed notebook."""
+    try:
+        cells = json.loads(executed.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return "?"
+    for index, cell in enumerate(cells):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            return index
+    return "?"
+
+
+def main(cfg: CourseConfig) -> Path:
+    run_dir = Path(cfg.run_dir) if cfg.run_dir else ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = run_dir if run_dir.is_absolute() else ROOT / run_dir
+    (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    notebooks = course_notebooks(cfg.notebooks)
+    if not notebooks:
+        raise CourseError(f"no notebooks matching {cfg.notebooks or 'NN_*.ipynb'} in {ROOT / 'notebooks'}")
+    parameters = {"profile": cfg.profile, "run_dir": str(run_dir), "seed": cfg.seed, "smoke": cfg.smoke,
+                  "solutions": cfg.solutions}
+    summary: dict = {"config": asdict(cfg), "run_dir": str(run_dir), "times_s": {}, "status": "running"}
+    print(f"course: {len(notebooks)} notebooks, profile={cfg.profile}, smoke={cfg.smoke}, run folder {run_dir}", flush=True)
+    total = time.perf_counter()
+    try:
+        for i, notebook in enumerate(notebooks, 1):
+            print(f"[{i}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)
+            seconds = run_notebook(notebook, run_dir / "notebooks" / notebook.name, parameters, cfg.kernel)
+            summary["times_s"][notebook.stem] = round(seconds, 1)
+            print(f"ok in {seconds:.1f} s", flush=True)
+        summary["status"] = "ok"
+    except CourseError as err:
+        print("FAILED", flush=True)
+        summary["status"] = f"failed: {err}"
+        raise
+    finally:
+        summary["total_s"] = round(time.perf_counter() - total, 1)
+        (run_dir / "course.json").write_text(json.dumps(summary, indent=2))
+    print(f"course finished in {summary['total_s']:.1f} s; executed notebooks in {run_dir / 'notebooks'}")
+    return run_dir
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="tiny", choices=["tiny", "small-gpu", "paper"])
+    parser.add_argument("--run-dir", default=None, help="run folder (default: runs/<timestamp>)")
+    parser.add_argument("--smoke", action="store_true", help="quick pass with the smallest parameters")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--solutions", action="store_true", help="show exercise solutions (teachers)")
+    parser.add_argument("--notebooks", nargs="*", default=[], help="only these, by prefix (e.g. 00 03)")
+    parser.add_argument("--kernel", default="python3")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        main(CourseConfig(profile=args.profile, run_dir=args.run_dir, smoke=args.smoke, seed=args.seed,
+                          solutions=args.solutions, notebooks=args.notebooks, kernel=args.kernel))
+    except CourseError as err:
+        print(f"course stopped: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(cli())
