@@ -1,0 +1,181 @@
+"""Step 01: every source into one sample shape, (query, positive, negatives) + instruction.
+
+F2LLM's key simplification (SPEC §1) is one format for every task; QZhou (SPEC §2)
+lists how each source shape is transformed. :func:`main` runs the step:
+
+1. harvest the offline sources and write the held-out evaluation tasks (``offline_data.py``);
+2. import the user's own files or hub datasets, if configured (``adapters.py``,
+   ``hub_sources.py``), strictly or leniently (``validation.py``);
+3. de-duplicate the training samples against every evaluation text (``dedup.py``);
+4. write ``<out_dir>/unified/`` (one parquet per source + manifest with counts, origins,
+   licences, de-dup and skip reports, stats) and ``<out_dir>/eval_tasks/``.
+
+Negatives are mined in step 02 (``mining.py``); classification and clustering samples
+leave here with their random negatives. Taught in ``notebooks/01_data_unification.ipynb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .adapters import import_jsonl
+from .config import PROFILES, from_dict, load_config, profile_path, save_config
+from .dedup import DedupReport, dedup_samples
+from .eval_tasks import eval_texts
+from .hub_sources import HUB_SOURCES, load_hub_source
+from .offline_data import build_offline
+from .schema import NUM_NEGATIVES, Sample, write_unified
+from .sources import CODE_LIBRARIES
+from .validation import SkipReport
+
+__all__ = ["ImportSpec", "UnifyConfig", "cli", "format_stats", "main", "source_stats"]
+
+OFFLINE_SOURCES = ("code_search", "code_library", "code_modules", "lee_news", "word_similarity")
+
+
+@dataclass
+class ImportSpec:
+    """One extra source: a local jsonl file / BEIR folder (``path``) or a dataset (``hub``)."""
+
+    name: str  # source name; also picks its instruction (instructions.py)
+    shape: str  # pairs | classification_labels | classification_examples | clustering | nli | sts | beir | f2llm
+    path: str | None = None  # local .jsonl file, or BEIR folder for shape "beir"
+    hub: str | None = None  # hub id or local parquet/jsonl (datasets.load_dataset), or a HUB_SOURCES name
+    split: str = "train"  # dataset split (hub) / qrels split (beir)
+    options: dict[str, Any] = field(default_factory=dict)  # adapter keywords: threshold, query_field, seed, ...
+
+
+@dataclass
+class UnifyConfig:
+    """Defaults = the full offline build (~18k code pairs, ~35 s to harvest); the tiny profile caps it."""
+
+    out_dir: str = "runs/latest/data"  # a run's data/ folder: unified/ and eval_tasks/ go inside
+    cache_dir: str | None = None  # harvest cache; None = <repo>/data/cache (git-ignored)
+    seed: int = 0  # every random choice (splits, caps, label and negative draws)
+    offline_sources: tuple[str, ...] = OFFLINE_SOURCES  # which offline training sources to build
+    code_libraries: tuple[str, ...] = CODE_LIBRARIES  # stdlib, numpy, torch, transformers
+    code_max_files_per_library: int | None = None  # None = every file; tiny: a seeded subset
+    code_max_code_chars: int = 2000  # skip longer functions (counted in the harvest manifest)
+    max_samples_per_source: int | None = None  # seeded cap per training source; None = all
+    classification_form: str = "labels"  # "labels" (label as document, F2LLM) | "examples" (SPEC §3)
+    clustering_negatives: int = NUM_NEGATIVES["clustering"]  # 24 random other-cluster texts (SPEC §1)
+    word_similarity_threshold: float = 7.0  # on the 0-10 human scale; >= this -> positive pair (a guess)
+    eval_code_corpus: int = 2000  # held-out code pairs (whole modules) -> retrieval corpus
+    eval_code_queries: int = 500  # queries of the held-out code retrieval task
+    eval_sts_pairs: int | None = None  # Lee STS pairs kept (None = all 1225)
+    eval_rows_per_split: int = 200  # classification/clustering rows per split (code library, newsgroups)
+    imports: list[dict[str, Any]] = field(default_factory=list)  # ImportSpec dicts (user files, hub data)
+    lenient: bool = False  # skip and count bad records instead of stopping at the first
+
+
+def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipReport) -> dict[str, list[Sample]]:
+    """Load each ``ImportSpec`` (as a dict from YAML) through the adapters and validation."""
+    out: dict[str, list[Sample]] = {}
+    for i, raw in enumerate(specs):
+        spec = from_dict(ImportSpec, raw, f"imports[{i}]")
+        if spec.hub is not None:
+            kwargs = {**HUB_SOURCES.get(spec.hub, {"path": spec.hub, "shape": spec.shape}), **spec.options}
+            kwargs.setdefault("shape", spec.shape)
+            out[spec.name] = load_hub_source(source=spec.name, split=spec.split, lenient=lenient, report=report, **kwargs)
+        elif spec.path is not None:
+            extra = {"split": spec.split} if spec.shape == "beir" else {}
+            out[spec.name] = import_jsonl(spec.path, spec.shape, spec.name, lenient, report, **extra, **spec.options)
+        else:
+            raise ValueError(f"imports[{i}] ('{spec.name}'): give either `path` (a local file) or `hub` (a dataset)")
+    return out
+
+
+def source_stats(samples_by_source: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per source: task, sample count, mean negatives, median/mean characters of queries and positives."""
+    rows = []
+    for source, data in samples_by_source.items():
+        items = [s if isinstance(s, dict) else s.to_dict() for s in data]
+        q = [len(s["query"]) for s in items] or [0]
+        p = [len(s["positive"]) for s in items] or [0]
+        n = [len(s["negatives"]) for s in items] or [0]
+        rows.append({"source": source, "task": items[0]["task"] if items else "-", "samples": len(items),
+                     "negatives_mean": round(statistics.fmean(n), 2),
+                     "query_chars_median": statistics.median(q), "query_chars_mean": round(statistics.fmean(q), 1),
+                     "positive_chars_median": statistics.median(p), "positive_chars_mean": round(statistics.fmean(p), 1)})
+    return rows
+
+
+def format_stats(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width text table of :func:`source_stats` rows, with a total line."""
+    head = f"{'source':<18}{'task':<16}{'samples':>8}{'negs':>6}{'q chars':>9}{'pos chars':>10}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['source']:<18}{r['task']:<16}{r['samples']:>8}{r['negatives_mean']:>6}"
+                     f"{r['query_chars_median']:>9}{r['positive_chars_median']:>10}")
+    lines.append(f"{'total':<34}{sum(r['samples'] for r in rows):>8}   (chars: medians)")
+    return "\n".join(lines)
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide datasets' per-file progress bars (one per source) while writing; restore after."""
+    import datasets
+
+    was_off = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_off:
+            datasets.enable_progress_bars()
+
+
+def main(cfg: UnifyConfig) -> Path:
+    """Build ``<out_dir>/unified`` and ``<out_dir>/eval_tasks``; return ``<out_dir>``."""
+    out = Path(cfg.out_dir)
+    unified, eval_root = out / "unified", out / "eval_tasks"
+    for folder in (unified, eval_root):  # a rerun must not mix old files in
+        if folder.exists():
+            shutil.rmtree(folder)
+    eval_root.mkdir(parents=True)
+    samples, fragment = build_offline(cfg, eval_root) if cfg.offline_sources else ({}, {"eval_tasks": {}})
+    skips = SkipReport()
+    samples.update(import_sources(cfg.imports, cfg.lenient, skips))
+    dedup = DedupReport()
+    banned = list(eval_texts(eval_root))
+    kept = {}
+    for source, items in samples.items():
+        kept[source], dedup = dedup_samples(items, banned, dedup)
+    empty = sorted(s for s, items in kept.items() if not items)
+    kept = {s: items for s, items in kept.items() if items}
+    stats = source_stats(kept)
+    manifest = {**fragment, "dedup": dedup.to_dict(), "skips": skips.to_dict(), "stats": stats,
+                "empty_sources_dropped": empty, "before_dedup": {s: len(v) for s, v in samples.items()}}
+    with _quiet_datasets():
+        write_unified(kept, unified, manifest)
+    (unified / "stats.json").write_text(json.dumps(stats, indent=2))
+    save_config(cfg, unified / "unify_config.yaml")
+    print(format_stats(stats))
+    print(f"de-duplication against {dedup.eval_texts} eval texts removed {dedup.to_dict()['total_removed']} samples"
+          + (f"; lenient mode skipped {skips.total} records {dict(skips.counts)}" if skips.total else ""))
+    return out
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``minif2 unify [--profile tiny] [--config PATH] [--out-dir DIR] [--lenient]``."""
+    parser = argparse.ArgumentParser(prog="minif2 unify", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILES, help="configs/<profile>/unify.yaml")
+    parser.add_argument("--config", help="a unify YAML (overrides the profile)")
+    parser.add_argument("--out-dir", help="a run's data/ folder (default runs/latest/data)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--lenient", action="store_true", default=None, help="skip and count bad records")
+    args = parser.parse_args(argv)
+    layered = load_config(UnifyConfig, args.config).__dict__ if args.config else {}  # --config wins over --profile
+    explicit = {k: v for k, v in layered.items() if v != getattr(UnifyConfig(), k)}
+    cfg = load_config(UnifyConfig, profile_path(args.profile, "unify") if args.profile else None,
+                      **{**explicit, "out_dir": args.out_dir, "seed": args.seed, "lenient": args.lenient})
+    main(cfg)
+    return 0
