@@ -1,0 +1,87 @@
+"""Results of an evaluation as the paper reports them: a tidy table, category averages, a plot.
+
+MTEB summarises a model two ways (SPEC §1a): the mean over all tasks, and the mean
+over task TYPES (first average the tasks of each type, then average the types), so
+that a type with many tasks (retrieval) does not dominate. Scores are shown x100,
+as on the leaderboard and in the paper.
+
+The paper's published MTEB(eng, v2) numbers (``PAPER_MTEB_ENG_V2``) are shown beside
+the user's for context only: the kit's offline suite is a different, much smaller set
+of tasks, so the two are not comparable number for number.
+
+This module does not run models (``evaluation.py``). Taught in ``notebooks/04_mteb_scoring.ipynb``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["PAPER_MTEB_ENG_V2", "RESULT_COLUMNS", "category_averages", "paper_comparison", "plot_scores"]
+
+RESULT_COLUMNS = ["task", "type", "main_score", "metric", "model", "revision"]
+
+# MTEB(eng, v2), recomputed from embeddings-benchmark/results (SPEC §1a); x100.
+# mean_task = mean over the 41 tasks; mean_type = mean over the 7 task types.
+PAPER_MTEB_ENG_V2: dict[str, dict[str, float]] = {
+    "F2LLM-0.6B (paper)": {"mean_task": 70.03, "mean_type": 63.29},
+    "F2LLM-1.7B (paper)": {"mean_task": 72.01, "mean_type": 65.67},
+    "F2LLM-4B (paper)": {
+        "mean_task": 73.67, "mean_type": 67.29, "Classification": 91.68, "Clustering": 68.54,
+        "PairClassification": 83.75, "Reranking": 50.05, "Retrieval": 59.63, "STS": 84.20, "Summarization": 33.19,
+    },
+    "Qwen3-Embedding-0.6B (paper)": {"mean_task": 70.47, "mean_type": 64.72},
+}
+
+
+def category_averages(results: pd.DataFrame) -> pd.DataFrame:
+    """Tidy results -> one row per model: ``mean_task``, ``mean_type`` and the mean of each type, x100.
+
+    >>> df = pd.DataFrame({"task": ["a", "b", "c"], "type": ["STS", "STS", "Retrieval"],
+    ...                    "main_score": [0.8, 0.6, 0.4], "model": "m"})
+    >>> category_averages(df).round(2).to_dict("records")
+    [{'model': 'm', 'mean_task': 60.0, 'mean_type': 55.0, 'Retrieval': 40.0, 'STS': 70.0}]
+    """
+    rows = []
+    for model, group in results.groupby("model", sort=False):
+        per_type = group.groupby("type")["main_score"].mean() * 100
+        rows.append({"model": model, "mean_task": group["main_score"].mean() * 100, "mean_type": per_type.mean(), **per_type.to_dict()})
+    return pd.DataFrame(rows)
+
+
+def paper_comparison(averages: pd.DataFrame) -> pd.DataFrame:
+    """The user's category averages with the paper's rows under them (a ``suite`` column says which is which)."""
+    ours = averages.assign(suite="this run")
+    paper = pd.DataFrame([{"model": name, **scores} for name, scores in PAPER_MTEB_ENG_V2.items()]).assign(suite="MTEB(eng, v2), published")
+    columns = ["model", "suite", "mean_task", "mean_type"]
+    columns += [c for c in dict.fromkeys([*averages.columns, *paper.columns]) if c not in columns]
+    return pd.concat([ours, paper], ignore_index=True)[columns]
+
+
+def plot_scores(results: pd.DataFrame, path: str | Path | None = None, title: str | None = None) -> Any:
+    """Grouped bars: one group per task, one bar per model (base vs fine-tuned), main score x100."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    models = list(dict.fromkeys(results["model"]))
+    tasks = list(dict.fromkeys(results["task"]))
+    table = results.pivot_table(index="task", columns="model", values="main_score").reindex(index=tasks, columns=models) * 100
+    types = results.drop_duplicates("task").set_index("task")["type"]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(tasks) * max(1, len(models)) / 2), 4.2))
+    width = 0.8 / max(1, len(models))
+    x = np.arange(len(tasks))
+    for i, model in enumerate(models):
+        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, table[model].to_numpy(), width, label=model)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
+    ax.set_xticks(x, [f"{t}\n({types[t]})" for t in tasks], fontsize=8)
+    ax.set_ylabel("main score (x100; nDCG@10, Spearman, accuracy, v-measure, AP)")
+    ax.set_xlabel("task (type)")
+    ax.set_ylim(0, 105)
+    ax.set_title(title or "MTEB main score per task: base vs fine-tuned")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

@@ -1,0 +1,243 @@
+"""MTEB scoring (issue 6): the kit's numbers are mteb's own, instructions reach queries only,
+the result cache keeps checkpoints apart, and bad task folders are reported with file and line."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import mteb
+import pandas as pd
+import pytest
+import torch
+from mteb.types import PromptType
+
+from minif2 import Embedder
+from minif2.eval_report import PAPER_MTEB_ENG_V2, category_averages, paper_comparison
+from minif2.evaluation import EvalConfig, cli, evaluate_models, main, resolve_tasks
+from minif2.mteb_model import F2LLM_PROMPTS, MtebEmbedder
+from minif2.tasks import TaskFormatError, load_local_task, load_local_tasks, write_task
+
+WORDS = (
+    "river mountain bank money loan credit forest tree leaf green music guitar piano song drum "
+    "football goal player match team code python function error bug server cloud rain storm wind "
+    "doctor hospital fever medicine cat dog horse bird garden flower seed soil market price stock trade"
+).split()
+TOPICS = {  # label -> its own words; texts mix them with shared noise, so scores are neither 0 nor 1
+    "finance": ["bank", "money", "loan", "credit", "market", "price", "stock", "trade"],
+    "nature": ["river", "mountain", "forest", "tree", "leaf", "green", "garden", "flower"],
+    "music": ["music", "guitar", "piano", "song", "drum", "player", "match", "team"],
+    "code": ["code", "python", "function", "error", "bug", "server", "cloud", "trade"],
+    "health": ["doctor", "hospital", "fever", "medicine", "cat", "dog", "horse", "bird"],
+}
+
+
+def _text(rng: random.Random, topic: str, n: int = 6, noise: float = 0.5) -> str:
+    return " ".join(rng.choice(WORDS) if rng.random() < noise else rng.choice(TOPICS[topic]) for _ in range(n))
+
+
+def _make_tasks(root: Path, seed: int = 0) -> Path:
+    """One small task of each type (tens of rows), hard enough that scores sit between 0 and 1."""
+    rng = random.Random(seed)
+    labels = list(TOPICS)
+    docs = [{"_id": f"d{i}", "title": rng.choice(["", labels[i % 5]]), "text": _text(rng, labels[i % 5], 10)} for i in range(30)]
+    queries = [{"_id": f"q{i}", "text": _text(rng, labels[i % 5], 4, 0.3)} for i in range(15)]
+    qrels = [(f"q{i}", f"d{j}", 1) for i in range(15) for j in range(30) if j % 5 == i % 5 and rng.random() < 0.3] + [(f"q{i}", f"d{i}", 2) for i in range(15)]
+    write_task(root / "ret", "ToyRetrieval", "retrieval", "Given a topic, retrieve passages about it.", corpus=docs, queries=queries, qrels=qrels)
+    pairs = []
+    for _ in range(30):
+        a, b = rng.choice(labels), rng.choice(labels)
+        pairs.append({"sentence1": _text(rng, a), "sentence2": _text(rng, b), "score": float(a == b) * 3 + rng.random() * 2})
+    write_task(root / "sts", "ToySTS", "sts", "Retrieve semantically similar text.", test=pairs)
+    labelled = lambda n: [{"text": _text(rng, t, 6, 0.6), "label": t} for t in labels for _ in range(n)]  # noqa: E731
+    write_task(root / "cls", "ToyClassification", "classification", "Classify the topic of the text.", train=labelled(10), test=labelled(6))
+    write_task(root / "clu", "ToyClustering", "clustering", "Identify the topic of the text.", test=labelled(8))
+    pc = [{"sentence1": p["sentence1"], "sentence2": p["sentence2"], "label": int(p["score"] > 3)} for p in pairs]
+    write_task(root / "pair", "ToyPairClassification", "pair_classification", "Retrieve text with the same topic.", test=pc)
+    return root
+
+
+@pytest.fixture(scope="module")
+def task_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _make_tasks(tmp_path_factory.mktemp("eval_tasks"))
+
+
+@pytest.fixture(scope="module")
+def minilm() -> Embedder:
+    return Embedder.from_pretrained("minilm")
+
+
+@pytest.fixture(scope="module")
+def sentence_transformer(minilm_path: Path) -> object:
+    """The reference: all-MiniLM-L6-v2 loaded by sentence-transformers, as mteb would run it."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(minilm_path), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def perturbed_qwen3(tmp_path_factory: pytest.TempPathFactory, tiny_qwen3_path: Path) -> Path:
+    """tiny-qwen3 with its weights nudged: a second, different checkpoint."""
+    emb = Embedder.from_pretrained(str(tiny_qwen3_path))
+    with torch.no_grad():
+        torch.manual_seed(0)
+        for p in emb.backbone.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return emb.save(tmp_path_factory.mktemp("ckpt") / "perturbed")
+
+
+def _score(model: object, task: object) -> float:
+    return float(mteb.evaluate(model, task, cache=None, show_progress_bar=False).task_results[0].get_score())
+
+
+@pytest.mark.parametrize("folder", ["ret", "sts", "cls", "clu", "pair"])
+def test_minilm_score_equals_mteb_through_sentence_transformers(folder: str, task_root: Path, minilm: Embedder, sentence_transformer: object) -> None:
+    ours = _score(MtebEmbedder(minilm), load_local_task(task_root / folder))
+    reference = _score(sentence_transformer, load_local_task(task_root / folder))
+    assert abs(ours - reference) < 1e-4
+    assert 0.05 < ours < 0.999, f"fixture too easy or broken: {ours}"  # the comparison must be able to fail
+
+
+def test_instructions_go_on_queries_only(task_root: Path, tiny_qwen3_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = MtebEmbedder(str(tiny_qwen3_path))
+    assert model.instructions  # a decoder: F2LLM-style by default
+    calls: list[tuple[int, str | None]] = []
+    original = Embedder.encode
+
+    def spy(self: Embedder, texts: list[str], *args: object, instruction: str | None = None, **kwargs: object) -> object:
+        calls.append((len(texts), instruction))
+        return original(self, texts, *args, instruction=instruction, **kwargs)
+
+    monkeypatch.setattr(Embedder, "encode", spy)
+    _score(model, load_local_task(task_root / "ret"))
+    assert sorted(calls) == [(15, "Given a topic, retrieve passages about it."), (30, None)]  # queries / documents
+    calls.clear()
+    _score(model, load_local_task(task_root / "sts"))  # symmetric: every sentence is a query
+    assert {instr for _, instr in calls} == {"Retrieve semantically similar text."}
+    # hub tasks: F2LLM's own instruction by task name, never on documents
+    banking = mteb.get_task("Banking77Classification").metadata
+    assert model.instruction(banking, None) == "Given an online banking query, find the corresponding intents."
+    scifact = mteb.get_task("SCIDOCS").metadata
+    assert model.instruction(scifact, PromptType.query) == F2LLM_PROMPTS["SCIDOCS"]
+    assert model.instruction(scifact, PromptType.document) is None
+
+
+def test_instructed_minilm_equals_sentence_transformers_with_prompts(task_root: Path, minilm: Embedder, minilm_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    instruction = "Given a topic, retrieve passages about it."
+    prompts = {"query": f"Instruct: {instruction}\nQuery: "}
+    ours = _score(MtebEmbedder(minilm, instructions=True), load_local_task(task_root / "ret"))
+    reference = _score(SentenceTransformer(str(minilm_path), device="cpu", prompts=prompts), load_local_task(task_root / "ret"))
+    plain = _score(MtebEmbedder(minilm), load_local_task(task_root / "ret"))
+    assert abs(ours - reference) < 1e-4
+    assert abs(ours - plain) > 1e-3  # the instruction really changed the queries
+
+
+def test_two_checkpoints_in_a_row_get_their_own_cached_results(
+    task_root: Path, tmp_path: Path, tiny_qwen3_path: Path, perturbed_qwen3: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = EvalConfig(cache_dir=str(tmp_path / "cache"), out_dir=str(tmp_path))
+    first = evaluate_models([str(tiny_qwen3_path), str(perturbed_qwen3)], str(task_root / "sts"), labels=["a", "b"], cfg=cfg)
+    assert first["revision"].nunique() == 2
+    assert abs(first["main_score"].iloc[0] - first["main_score"].iloc[1]) > 1e-3
+    cached = list((tmp_path / "cache" / "results").rglob("ToySTS.json"))
+    assert len(cached) == 2  # one per revision
+    with monkeypatch.context() as patch:  # now both must come from the cache: encoding would fail
+        patch.setattr(Embedder, "encode", lambda *a, **k: pytest.fail("re-encoded although cached"))
+        again = evaluate_models([str(perturbed_qwen3), str(tiny_qwen3_path)], str(task_root / "sts"), labels=["b", "a"], cfg=cfg)
+    scores = dict(zip(first["model"], first["main_score"]))
+    assert dict(zip(again["model"], again["main_score"])) == pytest.approx(scores, abs=1e-6)  # mteb stores 6 decimals
+    # same name and weights, but the task's files changed: re-scored, not read from the stale cache
+    (task_root / "sts_copy").mkdir()
+    for f in (task_root / "sts").iterdir():
+        (task_root / "sts_copy" / f.name).write_text(f.read_text())
+    lines = (task_root / "sts_copy" / "test.jsonl").read_text().splitlines()
+    (task_root / "sts_copy" / "test.jsonl").write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    changed = evaluate_models([str(tiny_qwen3_path)], str(task_root / "sts_copy"), labels=["a"], cfg=cfg)
+    assert changed["main_score"].iloc[0] != first["main_score"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "corpus.jsonl").unlink(), r"corpus\.jsonl is missing"),
+        (lambda d: (d / "queries.jsonl").write_text('{"_id": "q1"}\n'), r"queries\.jsonl:1: missing field\(s\) \['text'\]"),
+        (lambda d: (d / "queries.jsonl").write_text('{"_id": "q1", "text": "a"}\nnot json\n'), r"queries\.jsonl:2: not valid JSON"),
+        (lambda d: (d / "qrels" / "test.tsv").write_text("q\td\ts\n"), r"test\.tsv:1: the header must be"),
+        (lambda d: (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\tnope\t1\n"), r"test\.tsv: ids not found.*'nope'"),
+        (lambda d: (d / "task.json").write_text('{"name": "x", "type": "ranking"}'), r"task\.json: field 'type' is 'ranking'"),
+        (lambda d: (d / "task.json").unlink(), r"task\.json is missing"),
+    ],
+)
+def test_malformed_task_folder_names_file_and_problem(damage: object, message: str, tmp_path: Path) -> None:
+    folder = _make_tasks(tmp_path) / "ret"
+    damage(folder)  # type: ignore[operator]
+    with pytest.raises(TaskFormatError, match=message):
+        load_local_task(folder)
+
+
+def test_other_malformed_files(tmp_path: Path) -> None:
+    root = _make_tasks(tmp_path)
+    (root / "cls" / "train.jsonl").unlink()
+    with pytest.raises(TaskFormatError, match=r"cls/train\.jsonl is missing"):
+        load_local_task(root / "cls")
+    (root / "pair" / "test.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "label": 2}\n')
+    with pytest.raises(TaskFormatError, match=r"'label' must be 0 or 1"):
+        load_local_task(root / "pair")
+    with pytest.raises(TaskFormatError, match="does not exist"):
+        load_local_tasks(tmp_path / "nowhere")
+
+
+def test_category_averages_by_hand() -> None:
+    df = pd.DataFrame({"task": list("abcd"), "type": ["STS", "STS", "Retrieval", "Clustering"],
+                       "main_score": [0.9, 0.7, 0.3, 0.5], "model": "m"})
+    row = category_averages(df).iloc[0]
+    assert row["mean_task"] == pytest.approx(60.0)  # (90 + 70 + 30 + 50) / 4
+    assert row["mean_type"] == pytest.approx(160 / 3)  # STS (90+70)/2 = 80, Retrieval 30, Clustering 50 -> 160/3
+    assert row["STS"] == pytest.approx(80.0)
+    table = paper_comparison(category_averages(df))
+    f2llm = table.set_index("model").loc["F2LLM-4B (paper)"]
+    assert f2llm["mean_task"] == 73.67 and f2llm["Clustering"] == 68.54 and f2llm["suite"].startswith("MTEB(eng, v2)")
+    assert len(table) == 1 + len(PAPER_MTEB_ENG_V2)
+
+
+def test_hub_suites_resolve_offline() -> None:
+    suite = resolve_tasks("MTEB(eng, v2)")
+    assert len(suite) == 41
+    assert all(t.metadata.name in F2LLM_PROMPTS for t in suite)  # F2LLM has an instruction for every task
+    assert [t.metadata.name for t in resolve_tasks("STSBenchmark, ArguAna")] == ["STSBenchmark", "ArguAna"]
+    assert len(resolve_tasks("fast")) == 8
+    with pytest.raises(ValueError, match="not an existing folder"):
+        resolve_tasks("NoSuchTask")
+
+
+def test_main_writes_table_averages_paper_numbers_and_plot(task_root: Path, tmp_path: Path, tiny_qwen3_path: Path, perturbed_qwen3: Path) -> None:
+    tasks = tmp_path / "tasks"
+    for name in ("sts", "clu"):
+        (tasks / name).mkdir(parents=True)
+        for f in (task_root / name).iterdir():
+            (tasks / name / f.name).write_text(f.read_text())
+    cfg = EvalConfig(models=[str(tiny_qwen3_path), str(perturbed_qwen3)], labels=["base", "fine-tuned"],
+                     tasks=str(tasks), out_dir=str(tmp_path / "eval"))
+    out = main(cfg)
+    results = pd.read_csv(out / "results.csv")
+    assert list(results.columns) == ["task", "type", "main_score", "metric", "model", "revision"]
+    assert sorted(zip(results["model"], results["task"])) == sorted(
+        (m, t) for m in ("base", "fine-tuned") for t in ("ToySTS", "ToyClustering"))
+    assert set(results["type"]) == {"STS", "Clustering"}
+    averages = pd.read_csv(out / "category_averages.csv").set_index("model")
+    base = results[results["model"] == "base"]
+    assert averages.loc["base", "mean_task"] == pytest.approx(base["main_score"].mean() * 100)
+    assert "F2LLM-4B (paper)" in set(pd.read_csv(out / "paper_comparison.csv")["model"])
+    assert (out / "scores.png").stat().st_size > 10_000 and (out / "eval_config.yaml").is_file()
+    assert (out / "results.json").is_file()
+
+
+def test_cli_scores_a_model(task_root: Path, tmp_path: Path, tiny_qwen3_path: Path) -> None:
+    code = cli(["--model", str(tiny_qwen3_path), "--label", "tiny", "--tasks", str(task_root / "sts"),
+                "--out-dir", str(tmp_path / "cli"), "--instructions", "off", "--no-cache"])
+    assert code == 0
+    results = pd.read_csv(tmp_path / "cli" / "results.csv")
+    assert list(results["model"]) == ["tiny"] and list(results["task"]) == ["ToySTS"]
+    assert not (tmp_path / "cli" / "mteb_cache").exists()
