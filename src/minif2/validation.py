@@ -33,7 +33,7 @@ class UnifyError(ValueError):
     def __init__(self, path: str | Path, line: int | None, field_name: str | None, reason: str, hint: str = ""):
         self.path, self.line, self.field, self.reason = str(path), line, field_name, reason
         where = f"{path}" + (f", line {line}" if line is not None else "") + (f", field '{field_name}'" if field_name else "")
-        hint = hint or "fix the record, or pass lenient=True (--lenient) to skip and count such records"
+        hint = hint or "Fix the record, or pass lenient=True (--lenient) to skip and count such records"
         super().__init__(f"{where}: {reason}. {hint}")
 
 
@@ -95,7 +95,7 @@ def read_jsonl(
     """
     path = Path(path)
     if not path.is_file():
-        raise UnifyError(path, None, None, "missing file: no such file", "check the path in your config")
+        raise UnifyError(path, None, None, "missing file: no such file", "Check the path in your config")
     report = report if report is not None else SkipReport()
     with path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -105,7 +105,7 @@ def read_jsonl(
                 try:
                     record = json.loads(raw)
                 except json.JSONDecodeError as err:
-                    raise UnifyError(path, number, None, f"malformed line: not valid JSON ({err.msg} at column {err.colno})") from None
+                    raise UnifyError(path, number, None, f"malformed line: not valid JSON ({err.msg} at character {err.pos})") from None
                 yield number, check_record(record, schema, path, number)
             except UnifyError as err:
                 if not lenient:
@@ -122,7 +122,7 @@ def read_tsv(
     """
     path = Path(path)
     if not path.is_file():
-        raise UnifyError(path, None, None, "missing file: no such file", "check the path in your config")
+        raise UnifyError(path, None, None, "missing file: no such file", "Check the path in your config")
     report = report if report is not None else SkipReport()
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
