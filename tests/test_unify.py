@@ -228,3 +228,23 @@ def test_cli_with_config_and_strict_error(tmp_path, capsys):
     assert cli(["--config", str(config), "--out-dir", str(tmp_path / "d")]) == 0
     assert "mine" in capsys.readouterr().out
     assert len(read_unified(tmp_path / "d" / "unified")["mine"]) == 1
+
+
+def test_cli_config_keys_win_over_profile(tmp_path):
+    import yaml
+
+    config = tmp_path / "unify.yaml"
+    config.write_text("offline_sources: []\neval_code_queries: 500\n")  # 500 = the default, still wins over tiny's 200
+    assert cli(["--profile", "tiny", "--config", str(config), "--out-dir", str(tmp_path / "d"), "--seed", "3"]) == 0
+    saved = yaml.safe_load((tmp_path / "d" / "unified" / "unify_config.yaml").read_text())
+    assert saved["offline_sources"] == [] and saved["eval_code_queries"] == 500
+    assert saved["max_samples_per_source"] == 500 and saved["seed"] == 3  # from the tiny profile / the flag
+
+
+@pytest.mark.parametrize("module", ["adapters", "dedup", "instructions", "sources", "validation"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"minif2.{module}"))
+    assert result.attempted >= 1 and result.failed == 0
