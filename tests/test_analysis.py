@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minif2.analysis import AnalysisConfig, analyze, main
+from minif2.analysis import AnalysisConfig, analyze, load_embeddings, main
 from minif2.analysis_inputs import BASE, DEFAULT_INSTRUCTIONS, load_queries, parse_model_spec
 from minif2.procrustes import random_rotation
 
@@ -134,6 +134,9 @@ def test_main_writes_figures_and_tables_and_matches_sentence_transformers(tmp_pa
     summary = json.loads((out / "summary.json").read_text())
     assert summary["k"] == 8 * 6 and summary["models"] == ["minilm", "toy"]
     assert len(pd.read_csv(out / "displacement.csv")) == 2 * 5
+    # re-analysing the saved embeddings gives the written tables
+    again = analyze(load_embeddings(out / "embeddings.npz"), cfg)
+    np.testing.assert_allclose(pd.read_csv(out / "displacement.csv")["displacement"], again.displacement["displacement"], atol=1e-9)
     # the embeddings are sentence-transformers' own, with the instruction on the query only
     queries = load_queries(num_queries=8)
     st = SentenceTransformer(str(minilm_path), device="cpu")
@@ -152,3 +155,11 @@ def test_cli_two_copies_of_one_model_are_at_distance_zero(tmp_path, tiny_qwen3_p
     assert d.loc["tiny-qwen3", "copy"] == pytest.approx(0.0, abs=1e-8)
     points = pd.read_csv(out / "point_distance.csv", index_col=0)
     assert points.loc["tiny-qwen3/STS", "copy/STS"] == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("profile", ["tiny", "small-gpu", "paper"])
+def test_profiles_load(profile):
+    from minif2.config import load_config, profile_path
+
+    cfg = load_config(AnalysisConfig, profile_path(profile, "analyze"))
+    assert cfg.models and cfg.pca_dim == 200 and cfg.num_queries in (100, 200)

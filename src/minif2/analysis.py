@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from .config import PROFILES, load_config, profile_path, save_config
@@ -42,7 +43,8 @@ from .analysis_inputs import BASE, DEFAULT_INSTRUCTIONS, load_queries, parse_mod
 
 __all__ = [
     "AnalysisConfig", "AnalysisResult", "analyze", "cli", "embed_conditions", "embed_models",
-    "findings", "main", "point_distances", "project", "reduce_models", "robustness",
+    "findings", "load_embeddings", "main", "point_distances", "project", "reduce_models", "robustness", "run",
+    "write_tables",
 ]
 
 Embeddings = dict[str, dict[str, np.ndarray]]  # model label -> condition -> (N, d)
@@ -241,23 +243,36 @@ def analyze(embeddings: Embeddings, cfg: AnalysisConfig | None = None, num_param
     if conditions[0] != BASE or any(list(c) != conditions for c in embeddings.values()):
         raise ValueError(f"every model needs the same conditions with '{BASE}' first; got "
                          + "; ".join(f"{m}: {list(c)}" for m, c in embeddings.items()))
-    spaces, k, message = reduce_models(embeddings, cfg.pca_dim, cfg.pca_fit_on, cfg.unit_norm, cfg.seed)
-    labels, dist = distance_matrix({m: s[0] for m, s in spaces.items()}, cfg.procrustes_method)
-    reference = cfg.reference or select_reference(labels, dist)
-    if reference not in spaces:
-        raise ValueError(f"AnalysisConfig.reference='{reference}' is not one of the models {labels}")
-    points, pdist = point_distances(project(spaces, reference, cfg.procrustes_method), conditions)
-    table = displacement_table(embeddings, points, pdist)
-    return AnalysisResult(
-        labels=labels, conditions=conditions, k=k, k_message=message, distances=dist, reference=reference,
-        points=points, point_distance=pdist, mds=run_mds(pdist, cfg.seed), displacement=table,
-        findings=findings(points, pdist, table, num_params),
-        robustness=robustness(spaces, conditions, embeddings, reference, cfg.procrustes_method),
-        num_params=dict(num_params or {}),
-    )
+    # The matrices are small (at most 6 x 200 rows); one BLAS thread avoids the 10-100x slow-down
+    # that multi-threaded OpenBLAS suffers on a busy 2-core machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        spaces, k, message = reduce_models(embeddings, cfg.pca_dim, cfg.pca_fit_on, cfg.unit_norm, cfg.seed)
+        labels, dist = distance_matrix({m: s[0] for m, s in spaces.items()}, cfg.procrustes_method)
+        reference = cfg.reference or select_reference(labels, dist)
+        if reference not in spaces:
+            raise ValueError(f"AnalysisConfig.reference='{reference}' is not one of the models {labels}")
+        points, pdist = point_distances(project(spaces, reference, cfg.procrustes_method), conditions)
+        table = displacement_table(embeddings, points, pdist)
+        return AnalysisResult(
+            labels=labels, conditions=conditions, k=k, k_message=message, distances=dist, reference=reference,
+            points=points, point_distance=pdist, mds=run_mds(pdist, cfg.seed), displacement=table,
+            findings=findings(points, pdist, table, num_params),
+            robustness=robustness(spaces, conditions, embeddings, reference, cfg.procrustes_method),
+            num_params=dict(num_params or {}),
+        )
 
 
 # ------------------------------------------------------------ outputs, main
+def load_embeddings(path: str | Path) -> Embeddings:
+    """Read back ``embeddings.npz`` written by :func:`run` (keys ``"model|condition"``), to re-analyse without re-embedding."""
+    embeddings: Embeddings = {}
+    with np.load(path) as saved:
+        for key in saved.files:
+            model, cond = key.split("|", 1)
+            embeddings.setdefault(model, {})[cond] = saved[key]
+    return embeddings
+
+
 def write_tables(result: AnalysisResult, out_dir: Path) -> list[Path]:
     """CSV tables and a JSON summary of the findings."""
     paths = {name: out_dir / name for name in ("procrustes_distance.csv", "point_distance.csv", "mds.csv",
@@ -276,7 +291,7 @@ def write_tables(result: AnalysisResult, out_dir: Path) -> list[Path]:
     return list(paths.values())
 
 
-def main(cfg: AnalysisConfig) -> Path:
+def run(cfg: AnalysisConfig) -> AnalysisResult:
     """Embed, analyse, and write figures (PNG), tables (CSV/JSON) and embeddings.npz to ``cfg.out_dir``."""
     from .analysis_plots import save_figures
 
@@ -293,7 +308,13 @@ def main(cfg: AnalysisConfig) -> Path:
     write_tables(result, out_dir)
     save_figures(result, out_dir)
     print(f"analysis: reference = {result.reference}, k = {result.k}; wrote {out_dir}")
-    return out_dir
+    return result
+
+
+def main(cfg: AnalysisConfig) -> Path:
+    """The ``minif2 analyze`` stage: :func:`run`, returning the output folder."""
+    run(cfg)
+    return Path(cfg.out_dir)
 
 
 def cli(argv: list[str] | None = None) -> int:

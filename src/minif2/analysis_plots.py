@@ -99,7 +99,7 @@ def plot_procrustes_toy(reference: np.ndarray, target: np.ndarray, aligned: np.n
             ax.plot([p[0], q[0]], [p[1], q[1]], color="grey", lw=0.6)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("dimension 1 (arbitrary units)")
-        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_aspect("equal", adjustable="box")
         ax.legend(fontsize=8)
     axes[0].set_ylabel("dimension 2 (arbitrary units)")
     fig.tight_layout()
