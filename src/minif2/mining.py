@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,7 +47,7 @@ import numpy as np
 
 from .config import load_config, profile_path, save_config
 from .schema import NUM_NEGATIVES, Sample, read_unified, training_family, write_unified
-from .search import Backend, encode_cached, search, teacher_fingerprint
+from .search import Backend, encode_cached, encode_queries, search, teacher_fingerprint
 
 __all__ = ["MinedSource", "MiningConfig", "RuleResult", "apply_rule", "cli", "exclusion_masks", "load_teacher",
            "main", "mine_source", "normalize_text", "select_negatives"]
@@ -197,22 +198,6 @@ def _uses_instructions(cfg: MiningConfig, teacher: Any) -> bool:
     return teacher.pooling == "last" if cfg.teacher_uses_instructions is None else cfg.teacher_uses_instructions
 
 
-def _encode_queries(teacher: Any, queries: list[str], instructions: list[str], cfg: MiningConfig,
-                    cache: str | None, use_instructions: bool) -> tuple[np.ndarray, int]:
-    """Embeddings of each row's query (unique (query, instruction) pairs encoded once); returns hits too."""
-    out = np.empty((len(queries), teacher.dim), dtype=np.float32)
-    hits = 0
-    keys = [(q, i if use_instructions else "") for q, i in zip(queries, instructions)]
-    for instruction in dict.fromkeys(i for _, i in keys):
-        rows = [r for r, key in enumerate(keys) if key[1] == instruction]
-        unique = list(dict.fromkeys(keys[r][0] for r in rows))
-        emb, hit = encode_cached(teacher, unique, instruction or None, cache, cfg.batch_size)
-        position = {text: j for j, text in enumerate(unique)}
-        out[rows] = emb[[position[keys[r][0]] for r in rows]]
-        hits += hit
-    return out, hits
-
-
 def _retrieve_and_filter(
     q_emb: np.ndarray, corpus_emb: np.ndarray, pos_ids: list[list[int]], corpus_keys: np.ndarray,
     query_keys: np.ndarray | None, pos_scores: np.ndarray, cfg: MiningConfig, top_k: int,
@@ -230,13 +215,18 @@ def _retrieve_and_filter(
     return indices, scores, rule
 
 
-def mine_source(samples: Any, teacher: Any, cfg: MiningConfig, cache_dir: str | Path | None = None) -> MinedSource:
-    """Mine one source (a ``datasets.Dataset`` or a list of :class:`Sample`) within its own corpus."""
+def mine_source(samples: Any, teacher: Any, cfg: MiningConfig, cache_dir: str | Path | None = None,
+                extra_corpus: Sequence[str] = ()) -> MinedSource:
+    """Mine one source (a ``datasets.Dataset`` or a list of :class:`Sample`) within its own corpus.
+
+    The corpus is the source's positives, its given negatives and ``extra_corpus``
+    (e.g. unlabelled documents), de-duplicated; ``cache_dir=None`` caches nothing.
+    """
     rows = [s.to_dict() if isinstance(s, Sample) else dict(s) for s in samples]
     timer = {"start": time.perf_counter()}
     per_family = {**NUM_NEGATIVES, **cfg.num_negatives}  # a YAML may name only some families
     need_all = np.array([per_family[training_family(r["task"])] for r in rows], dtype=np.int64)
-    corpus = list(dict.fromkeys([r["positive"] for r in rows] + [n for r in rows for n in r["negatives"]]))
+    corpus = list(dict.fromkeys([r["positive"] for r in rows] + [n for r in rows for n in r["negatives"]] + list(extra_corpus)))
     corpus_id = {text: i for i, text in enumerate(corpus)}
     key_id: dict[str, int] = {}
     corpus_keys = np.array([key_id.setdefault(normalize_text(t), len(key_id)) for t in corpus], dtype=np.int64)
@@ -251,8 +241,8 @@ def mine_source(samples: Any, teacher: Any, cfg: MiningConfig, cache_dir: str | 
     cache = None if not cfg.use_cache else str(cache_dir) if cache_dir is not None else None
     corpus_emb, corpus_hit = encode_cached(teacher, corpus, None, cache, cfg.batch_size)
     sub = [rows[i] for i in mine_rows]
-    q_emb, q_hits = _encode_queries(teacher, [r["query"] for r in sub], [r["instruction"] for r in sub], cfg, cache,
-                                    _uses_instructions(cfg, teacher))
+    instructions = [r["instruction"] if _uses_instructions(cfg, teacher) else "" for r in sub]
+    q_emb, q_hits = encode_queries(teacher, [r["query"] for r in sub], instructions, cache, cfg.batch_size)
     timer["encoded"] = time.perf_counter()
     groups: dict[tuple[str, str], list[int]] = {}
     for r in sub:

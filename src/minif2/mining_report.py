@@ -155,11 +155,12 @@ def st_kwargs(cfg: Any, family: str = "retrieval", strict: bool = True) -> dict[
 
 
 def sentence_transformers_negatives(samples: Sequence[Any], model: Any, cfg: Any, instruction: str | None = None,
-                                    strict: bool = True, **extra: Any) -> dict[tuple[str, str], list[str]]:
+                                    strict: bool = True, extra_corpus: Sequence[str] = (),
+                                    **extra: Any) -> dict[tuple[str, str], list[str]]:
     """``{(query, positive): negatives}`` from ``mine_hard_negatives`` on one source's samples.
 
-    ``samples``: :class:`~minif2.schema.Sample` or dicts; their existing negatives join
-    the corpus, as in :func:`minif2.mining.mine_source`. ``model``: a SentenceTransformer
+    ``samples``: :class:`~minif2.schema.Sample` or dicts; their existing negatives and
+    ``extra_corpus`` join the corpus, as in :func:`minif2.mining.mine_source`. ``model``: a SentenceTransformer
     or a folder. ``instruction`` becomes ST's ``query_prompt`` in the kit's template.
     """
     from datasets import Dataset
@@ -172,7 +173,7 @@ def sentence_transformers_negatives(samples: Sequence[Any], model: Any, cfg: Any
     rows = [s.to_dict() if hasattr(s, "to_dict") else dict(s) for s in samples]
     model = model if isinstance(model, SentenceTransformer) else SentenceTransformer(str(model), device="cpu")
     dataset = Dataset.from_dict({"query": [r["query"] for r in rows], "positive": [r["positive"] for r in rows]})
-    corpus = list(dict.fromkeys(n for r in rows for n in r["negatives"])) or None
+    corpus = list(dict.fromkeys([n for r in rows for n in r["negatives"]] + list(extra_corpus))) or None
     prompt = DEFAULT_QUERY_TEMPLATE.split("{text}")[0].format(instruction=instruction) if instruction else None
     kwargs = {**st_kwargs(cfg, training_family(rows[0]["task"]), strict=strict), **extra}
     out = mine_hard_negatives(dataset, model, anchor_column_name="query", positive_column_name="positive",

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-__all__ = ["encode_cached", "exact_search", "faiss_available", "faiss_search", "search", "teacher_fingerprint", "texts_hash"]
+__all__ = ["encode_cached", "encode_queries", "exact_search", "faiss_available", "faiss_search", "search", "teacher_fingerprint", "texts_hash"]
 
 Backend = Literal["auto", "exact", "faiss"]
 
@@ -102,6 +102,27 @@ def encode_cached(
             np.save(f, embeddings, allow_pickle=False)
         os.replace(tmp, path)  # atomic: a crash never leaves half a file under the final name
     return embeddings, False
+
+
+def encode_queries(
+    embedder: Any, queries: Sequence[str], instructions: Sequence[str], cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+) -> tuple[np.ndarray, int]:
+    """Each row's query embedding, formatted with that row's instruction ("" = none).
+
+    Rows sharing an instruction are encoded together (one cache file per instruction),
+    each distinct query once. Returns (embeddings (n, dim), number of cache hits).
+    """
+    out = np.empty((len(queries), embedder.dim), dtype=np.float32)
+    hits = 0
+    for instruction in dict.fromkeys(instructions):
+        rows = [r for r, i in enumerate(instructions) if i == instruction]
+        unique = list(dict.fromkeys(queries[r] for r in rows))
+        emb, hit = encode_cached(embedder, unique, instruction or None, cache_dir, batch_size)
+        position = {text: j for j, text in enumerate(unique)}
+        out[rows] = emb[[position[queries[r]] for r in rows]]
+        hits += hit
+    return out, hits
 
 
 def exact_search(
