@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_displacement", "plot_distance_heatmap", "plot_mds", "plot_procrustes_toy", "save_figures"]
 
+SHORT = {"Retrieval": "Ret", "Reranking": "Rer", "Classification": "Cls", "Clustering": "Clu"}  # MDS point labels
+
 
 def _plt():
     import matplotlib.pyplot as plt
@@ -38,7 +40,7 @@ def plot_mds(result: AnalysisResult) -> Figure:
             x, y = result.mds[index[(model, cond)]]
             ax.plot([base[0], x], [base[1], y], color=colour, lw=1, alpha=0.6)
             ax.scatter(x, y, color=colour, s=30)
-            ax.annotate(cond[:4], (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(SHORT.get(cond, cond), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.scatter(*base, color=colour, s=140, marker="*", edgecolor="black", label=f"{model} (Base = star)")
     ax.set_title(f"Instruction shift: MDS of cosine distances in the reference space ({result.reference})")
     ax.set_xlabel("MDS dimension 1 (cosine-distance units)")
@@ -55,14 +57,16 @@ def plot_distance_heatmap(result: AnalysisResult) -> Figure:
     m = len(result.labels)
     fig, ax = plt.subplots(figsize=(1.2 * m + 3, 1.0 * m + 2.5))
     image = ax.imshow(result.distances, cmap="viridis", vmin=0)
+    middle = result.distances.max() / 2
     for i in range(m):
         for j in range(m):
-            ax.text(j, i, f"{result.distances[i, j]:.2f}", ha="center", va="center", color="white", fontsize=9)
+            value = result.distances[i, j]
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="black" if value > middle else "white", fontsize=9)
     ax.set_xticks(range(m), result.labels, rotation=30, ha="right")
     ax.set_yticks(range(m), result.labels)
     ax.set_xlabel("reference of the pair (fixed)")
     ax.set_ylabel("model rotated onto it")
-    ax.set_title(f"Normalised Procrustes distance, Base condition (k = {result.k})")
+    ax.set_title(f"Procrustes distance D, Base condition\n(k = {result.k}, reference: {result.reference})")
     fig.colorbar(image, ax=ax, label="D = ||S_i Q - S_j||² / ||S_j||² (unitless)")
     fig.tight_layout()
     return fig
@@ -82,7 +86,8 @@ def plot_displacement(result: AnalysisResult, column: str = "displacement") -> F
     ax.set_xlabel("task instruction")
     ax.set_ylabel("cosine distance Base -> instructed (1 - cos)")
     ax.set_title("How far each instruction moves the queries, per model")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.25 * float(np.nanmax(pivot.to_numpy())))
+    ax.legend(fontsize=8, ncol=min(4, pivot.shape[1]), loc="upper center")
     fig.tight_layout()
     return fig
 
