@@ -50,7 +50,7 @@ from .schema import NUM_NEGATIVES, Sample, read_unified, training_family, write_
 from .search import Backend, encode_cached, encode_queries, search, teacher_fingerprint
 
 __all__ = ["MinedSource", "MiningConfig", "RuleResult", "apply_rule", "cli", "exclusion_masks", "load_teacher",
-           "main", "mine_source", "normalize_text", "select_negatives"]
+           "main", "mine_source", "normalize_text", "select_negatives", "source_corpus", "uses_instructions"]
 
 
 @dataclass
@@ -185,6 +185,15 @@ def select_negatives(keep: np.ndarray, need: int | np.ndarray) -> np.ndarray:
     return keep & (np.cumsum(keep, axis=1) <= need[:, None])
 
 
+def source_corpus(rows: Any, extra_corpus: Sequence[str] = ()) -> list[str]:
+    """The documents a source mines from: positives, then given negatives, then extras; exact duplicates once.
+
+    >>> source_corpus([{"positive": "a", "negatives": ["b", "a"]}, {"positive": "c", "negatives": []}], ["b", "d"])
+    ['a', 'c', 'b', 'd']
+    """
+    return list(dict.fromkeys([r["positive"] for r in rows] + [n for r in rows for n in r["negatives"]] + list(extra_corpus)))
+
+
 def load_teacher(cfg: MiningConfig) -> Any:
     """The teacher Embedder (a sentence-transformers folder keeps its own max length, MiniLM: 256)."""
     from .model import Embedder
@@ -192,8 +201,8 @@ def load_teacher(cfg: MiningConfig) -> Any:
     return Embedder.from_pretrained(cfg.teacher, max_length_tokens=cfg.teacher_max_length_tokens)
 
 
-def _uses_instructions(cfg: MiningConfig, teacher: Any) -> bool:
-    """Qwen3-Embedding-style decoders were trained with ``Instruct: ...\\nQuery: ...`` and need it;
+def uses_instructions(cfg: MiningConfig, teacher: Any) -> bool:
+    """Whether queries are encoded with their instruction. Qwen3-Embedding-style decoders were trained with ``Instruct: ...\\nQuery: ...`` and need it;
     MiniLM-style encoders never saw it, and the prefix would swamp short queries' embeddings."""
     return teacher.pooling == "last" if cfg.teacher_uses_instructions is None else cfg.teacher_uses_instructions
 
@@ -226,7 +235,7 @@ def mine_source(samples: Any, teacher: Any, cfg: MiningConfig, cache_dir: str | 
     timer = {"start": time.perf_counter()}
     per_family = {**NUM_NEGATIVES, **cfg.num_negatives}  # a YAML may name only some families
     need_all = np.array([per_family[training_family(r["task"])] for r in rows], dtype=np.int64)
-    corpus = list(dict.fromkeys([r["positive"] for r in rows] + [n for r in rows for n in r["negatives"]] + list(extra_corpus)))
+    corpus = source_corpus(rows, extra_corpus)
     corpus_id = {text: i for i, text in enumerate(corpus)}
     key_id: dict[str, int] = {}
     corpus_keys = np.array([key_id.setdefault(normalize_text(t), len(key_id)) for t in corpus], dtype=np.int64)
@@ -241,7 +250,7 @@ def mine_source(samples: Any, teacher: Any, cfg: MiningConfig, cache_dir: str | 
     cache = None if not cfg.use_cache else str(cache_dir) if cache_dir is not None else None
     corpus_emb, corpus_hit = encode_cached(teacher, corpus, None, cache, cfg.batch_size)
     sub = [rows[i] for i in mine_rows]
-    instructions = [r["instruction"] if _uses_instructions(cfg, teacher) else "" for r in sub]
+    instructions = [r["instruction"] if uses_instructions(cfg, teacher) else "" for r in sub]
     q_emb, q_hits = encode_queries(teacher, [r["query"] for r in sub], instructions, cache, cfg.batch_size)
     timer["encoded"] = time.perf_counter()
     groups: dict[tuple[str, str], list[int]] = {}
@@ -337,7 +346,7 @@ def main(cfg: MiningConfig) -> Path:
     write_unified(mined, out_dir, extra_manifest={"mined_from": str(data_dir), "teacher": cfg.teacher,
                                                   "report": "mining_report.json"})
     report = {"teacher": cfg.teacher, "teacher_fingerprint": teacher_fingerprint(teacher),
-              "teacher_uses_instructions": _uses_instructions(cfg, teacher), "sources": reports}
+              "teacher_uses_instructions": uses_instructions(cfg, teacher), "sources": reports}
     (out_dir / "mining_report.json").write_text(json.dumps(report, indent=2))
     save_config(cfg, out_dir / "mining_config.yaml")
     return out_dir

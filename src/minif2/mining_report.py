@@ -9,7 +9,7 @@ positive score, negative scores and ranks). The functions here read them back:
 - :func:`show` prints a query, its positive and its negatives with teacher scores and
   ranks, to catch false negatives by eye (a "negative" that actually answers the query).
 - :func:`plot_scores`, :func:`plot_removals`, :func:`plot_rank_profile` draw the
-  notebook's figures.
+  notebook's figures; :func:`hardness_table` compares random, mined and skipped negatives.
 - :func:`st_kwargs` / :func:`sentence_transformers_negatives` run
   ``sentence_transformers.util.mine_hard_negatives`` on the settings where its rule and
   F2LLM's coincide, for tests, the benchmark and the notebook's side-by-side.
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["load_report", "load_scores", "plot_rank_profile", "plot_removals", "plot_scores", "score_summary",
+__all__ = ["hardness_table", "load_report", "load_scores", "plot_rank_profile", "plot_removals", "plot_scores", "score_summary",
            "sentence_transformers_negatives", "show", "st_kwargs"]
 
 
@@ -87,12 +87,12 @@ def plot_scores(mined_dir: str | Path, max_score: float | None = 0.8, ax: Any = 
     pos = np.concatenate([t["positive_score"].to_numpy() for t in tables]) if tables else np.array([])
     neg = np.concatenate([np.concatenate(t["negative_scores"].to_numpy()) for t in tables if len(t)]) if tables else np.array([])
     bins = np.linspace(min(pos.min(initial=0), neg.min(initial=0)), 1.0, 41)
-    ax.hist(pos, bins=bins, alpha=0.6, label=f"positive (n={pos.size})")
-    ax.hist(neg, bins=bins, alpha=0.6, label=f"mined negatives (n={neg.size})")
+    ax.hist(pos, bins=bins, alpha=0.6, density=True, label=f"positive (n={pos.size})")
+    ax.hist(neg, bins=bins, alpha=0.6, density=True, label=f"mined negatives (n={neg.size})")
     if max_score is not None:
         ax.axvline(max_score, color="k", linestyle="--", label=f"max_score = {max_score}")
     ax.set(title="Teacher scores: positives vs mined hard negatives", xlabel="cosine similarity to the query (teacher)",
-           ylabel="count (pairs)")
+           ylabel="density (each histogram has area 1)")
     ax.legend()
     return ax
 
@@ -131,6 +131,47 @@ def plot_rank_profile(scores: np.ndarray, positive_score: float, skip_top: int =
            ylabel="cosine similarity (teacher)")
     ax.legend(fontsize=8)
     return ax
+
+
+def hardness_table(query_emb: np.ndarray, corpus_emb: np.ndarray, corpus: Sequence[str], rows: Sequence[Any],
+                   indices: np.ndarray, mined: dict[tuple[str, str], list[str]], num: int = 7, skip_top: int = 5,
+                   seed: int = 0) -> Any:
+    """Mean negative score and F2LLM's hard-negative loss (tau 0.05) for three choices of ``num`` negatives.
+
+    ``random``: documents drawn at random (never the positive nor the skipped top ranks,
+    which a random draw from a small corpus would often hit); ``mined``: the first
+    ``num`` mined negatives; ``skipped top ranks``: ranks 1..``skip_top`` of the teacher's
+    retrieval (``indices``, best first), the candidates the rule drops as likely false
+    negatives. Only rows with at least ``num`` mined negatives are used; embeddings
+    are the teacher's (cached), so nothing is encoded.
+    """
+    import pandas as pd
+    import torch
+
+    from .losses import hard_negative_loss
+
+    position = {text: j for j, text in enumerate(corpus)}
+    rng = np.random.default_rng(seed)
+    used, sets = [], {"random": [], "mined": [], f"skipped top ranks 1-{skip_top}": []}
+    for i, row in enumerate(rows):
+        negatives, pid = mined.get((row["query"], row["positive"]), []), position[row["positive"]]
+        ranked = [int(j) for j in indices[i] if j != pid]
+        if len(negatives) < num or len(ranked) < skip_top:
+            continue
+        used.append(i)
+        others = np.setdiff1d(np.arange(len(corpus)), [pid, *ranked[:skip_top]])  # a fair draw: outside the skipped ranks
+        sets["random"].append(rng.choice(others, num, replace=False))
+        sets["mined"].append([position[t] for t in negatives[:num]])
+        sets[f"skipped top ranks 1-{skip_top}"].append(ranked[:skip_top])
+    q = torch.from_numpy(query_emb[used])  # (n, d)
+    p = torch.from_numpy(corpus_emb[[position[rows[i]["positive"]] for i in used]])  # (n, d)
+    table = {}
+    for name, ids in sets.items():
+        n = torch.from_numpy(corpus_emb[np.array(ids, dtype=np.int64)])  # (n, num, d)
+        table[name] = {"queries": len(used), "negatives each": n.shape[1],
+                       "mean negative score": float(torch.einsum("nd,nkd->nk", q, n).mean()),
+                       "hard-negative loss": float(hard_negative_loss(q, p, n))}
+    return pd.DataFrame(table).T
 
 
 def st_kwargs(cfg: Any, family: str = "retrieval", strict: bool = True) -> dict[str, Any]:
