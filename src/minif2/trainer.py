@@ -42,7 +42,7 @@ from .sampler import SourceBatchSampler, negatives_for_step
 from .training_data import MicroBatch, TrainingData, load_training_data
 from .training_log import MetricsLog
 
-__all__ = ["TrainConfig", "cli", "main", "train", "validation_losses"]
+__all__ = ["TrainConfig", "cli", "main", "micro_step", "train", "validation_losses"]
 
 Callback = Callable[[int, Embedder, dict[str, Any]], None]
 
@@ -105,6 +105,22 @@ def _embed_batch(backend: Any, embedder: Embedder, batch: MicroBatch) -> tuple[t
     b = len(batch.queries)
     tokens = int(q_tok["attention_mask"].sum() + d_tok["attention_mask"].sum())
     return q, docs[:b], docs[b:].reshape(b, batch.k, -1), tokens
+
+
+def micro_step(backend: Any, embedder: Embedder, data: TrainingData, cfg: TrainConfig, source: str,
+               indices: list[int], micro: int, boundary: bool) -> tuple[dict[str, float], int, float | None]:
+    """One micro-batch: draw the step's negatives, embed, F2LLM loss, backward (and step at a boundary).
+
+    The negatives are drawn from the seed ``f"{seed}-{micro}"``: the same on every rank, and
+    the same after a resume. Returns the loss parts, the tokens processed and the grad norm.
+    """
+    k = min(cfg.num_negatives, data.negatives_available[source])
+    negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[source], k)
+    batch = data.batch(source, indices, negative_ids, template=embedder.config.query_template)
+    q, p, n, tokens = _embed_batch(backend, embedder, batch)
+    losses = f2llm_loss(q, p, n, batch.family, cfg.temperature, cfg.gather_mode)  # type: ignore[arg-type]
+    grad_norm = backend.backward(losses["loss"], boundary)
+    return {name: float(value.detach()) for name, value in losses.items()}, tokens, grad_norm
 
 
 @torch.no_grad()
@@ -201,16 +217,11 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
             break
         sampler.set_epoch(epoch)
         for src, indices in sampler:
-            k = min(cfg.num_negatives, data.negatives_available[src])
-            negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[src], k)
-            batch = data.batch(src, indices, negative_ids, template=embedder.config.query_template)
-            q, p, n, batch_tokens = _embed_batch(backend, embedder, batch)
-            losses = f2llm_loss(q, p, n, batch.family, cfg.temperature, cfg.gather_mode)  # type: ignore[arg-type]
+            boundary = (micro + 1) % cfg.grad_accum == 0
+            losses, batch_tokens, grad_norm = micro_step(backend, embedder, data, cfg, src, indices, micro, boundary)
             micro += 1
-            boundary = micro % cfg.grad_accum == 0
-            grad_norm = backend.backward(losses["loss"], boundary)
             for name, value in losses.items():
-                acc.setdefault(name, []).append(float(value.detach()))
+                acc.setdefault(name, []).append(value)
             sources.append(src)
             tokens += batch_tokens
             if not boundary:
