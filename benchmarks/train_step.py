@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from minif2.backends import build_embedder, make_backend
-    from minif2.trainer import TrainConfig, _embed_batch, micro_step
+    from minif2.trainer import TrainConfig, micro_step
     from minif2.training_data import load_training_data
 
     torch.manual_seed(0)

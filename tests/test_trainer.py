@@ -149,6 +149,15 @@ def test_kill_and_resume_gives_identical_weights(data_dir: Path, tmp_path: Path,
     assert [r.get("loss") for r in log_a] == [r.get("loss") for r in log_b]
 
 
+def test_unmined_data_trains_on_in_batch_loss_alone(tmp_path: Path) -> None:
+    """A unified folder without negatives (step 02 skipped): hard loss is exactly 0, in-batch loss carries it."""
+    folder = write_unified({"ret": _samples(random.Random(1), "ret", 12, "retrieval", 0)}, tmp_path / "unmined")
+    train(_cfg(folder, tmp_path / "run", max_steps=2, eval_every_steps=1))
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert all(r["hard"] == 0.0 and r["in_batch"] > 0 for r in rows)
+    assert [r["split"] for r in rows] == ["train", "validation", "train", "validation"]
+
+
 def test_lora_and_qlora_train_on_cpu(data_dir: Path, tmp_path: Path) -> None:
     """LoRA and QLoRA (nf4 base via bitsandbytes) lower the training loss on repeated data."""
     for mode in ("lora", "qlora"):

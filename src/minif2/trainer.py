@@ -104,7 +104,7 @@ def _embed_batch(backend: Any, embedder: Embedder, batch: MicroBatch) -> tuple[t
     docs = backend.forward(d_tok["input_ids"], d_tok["attention_mask"])  # (b + b*k, d)
     b = len(batch.queries)
     tokens = int(q_tok["attention_mask"].sum() + d_tok["attention_mask"].sum())
-    return q, docs[:b], docs[b:].reshape(b, batch.k, -1), tokens
+    return q, docs[:b], docs[b:].reshape(b, batch.k, docs.shape[-1]), tokens  # k may be 0 (unmined data)
 
 
 def micro_step(backend: Any, embedder: Embedder, data: TrainingData, cfg: TrainConfig, source: str,
@@ -141,7 +141,7 @@ def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) 
             batch = data.batch(source, idx, list(range(k)), "validation", embedder.config.query_template)
             q = embedder.embed(batch.queries)
             docs = embedder.embed(batch.positives + batch.negatives)
-            p, n = docs[: len(idx)], docs[len(idx) :].reshape(len(idx), k, -1)
+            p, n = docs[: len(idx)], docs[len(idx) :].reshape(len(idx), k, docs.shape[-1])
             parts = {"hard": hard_negative_loss(q, p, n, cfg.temperature)}
             if batch.family == "retrieval":
                 parts["in_batch"] = in_batch_loss(q, p, cfg.temperature)
