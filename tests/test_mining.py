@@ -151,6 +151,26 @@ def test_encode_cache_hits_and_misses(tmp_path):
     assert len(list(tmp_path.glob("*.npy"))) == 3
 
 
+def test_queries_get_their_instruction_only_when_the_teacher_expects_it(tmp_path):
+    from types import SimpleNamespace
+
+    from minif2.mining import uses_instructions
+    from minif2.search import encode_queries
+
+    class Recorder(FakeTeacher):
+        def encode(self, texts, batch_size=32, instruction=None, show_progress_bar=None):
+            self.seen = [*getattr(self, "seen", []), (tuple(texts), instruction)]
+            return np.ones((len(texts), self.dim), dtype=np.float32) * len(self.seen)
+
+    teacher = Recorder("q", {"a": 0.1})
+    emb, hits = encode_queries(teacher, ["q1", "q2", "q1", "q3"], ["Find code", "Find news", "Find code", "Find code"])
+    assert teacher.seen == [(("q1", "q3"), "Find code"), (("q2",), "Find news")] and hits == 0  # each query once
+    assert emb[:, 0].tolist() == [1, 2, 1, 1]  # rows get their own group's vectors back, in order
+    assert uses_instructions(MiningConfig(), SimpleNamespace(pooling="last"))  # Qwen3-Embedding-like decoder
+    assert not uses_instructions(MiningConfig(), SimpleNamespace(pooling="mean"))  # MiniLM
+    assert uses_instructions(MiningConfig(teacher_uses_instructions=True), SimpleNamespace(pooling="mean"))
+
+
 def test_st_kwargs_refuses_settings_where_the_rules_differ():
     with pytest.raises(ValueError, match="skip_top=5"):
         st_kwargs(MiningConfig(on_shortfall="drop"))

@@ -277,15 +277,9 @@ def mine_source(samples: Any, teacher: Any, cfg: MiningConfig, cache_dir: str | 
         shortfall["filled"] = int((f_chosen.sum(axis=1) >= need[short]).sum())
     timer["filtered"] = time.perf_counter()
 
-    drop = set()
-    for i in short:
-        if len(picks[i][0]) >= need[i]:
-            continue
-        if cfg.on_shortfall == "keep_fewer":
-            shortfall["kept_fewer"] += 1
-        else:
-            drop.add(mine_rows[i])
-            shortfall["dropped"] += 1
+    still_short = [i for i in short if len(picks[i][0]) < need[i]]  # after "fill", if it ran
+    shortfall["kept_fewer" if cfg.on_shortfall == "keep_fewer" else "dropped"] = len(still_short)
+    drop = set() if cfg.on_shortfall == "keep_fewer" else {mine_rows[i] for i in still_short}
     mined_at = {row: i for i, row in enumerate(mine_rows)}
     out_rows = []
     for row, r in enumerate(rows):
@@ -357,16 +351,11 @@ def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minif2 mine", description="Add margin-based hard negatives (F2LLM) to a unified dataset.")
     parser.add_argument("--config", help="YAML file with MiningConfig fields")
     parser.add_argument("--profile", choices=["tiny", "small-gpu", "paper"], help="use configs/<profile>/mine.yaml")
-    parser.add_argument("--data-dir", help="unified dataset folder to read")
-    parser.add_argument("--out-dir", help="folder to write")
-    parser.add_argument("--teacher", help="asset name, local folder or hub id")
-    parser.add_argument("--top-k", type=int)
-    parser.add_argument("--skip-top", type=int)
-    parser.add_argument("--max-score", type=float)
-    parser.add_argument("--relative-margin", type=float)
+    for flag, kind in [("--data-dir", str), ("--out-dir", str), ("--teacher", str), ("--top-k", int), ("--skip-top", int),
+                       ("--max-score", float), ("--relative-margin", float), ("--max-samples-per-source", int),
+                       ("--cache-dir", str)]:
+        parser.add_argument(flag, type=kind, help=f"overrides MiningConfig.{flag[2:].replace('-', '_')}")
     parser.add_argument("--on-shortfall", choices=["drop", "keep_fewer", "fill"])
-    parser.add_argument("--max-samples-per-source", type=int)
-    parser.add_argument("--cache-dir")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     args = parser.parse_args(argv)
     path = args.config or (profile_path(args.profile, "mine") if args.profile else None)
