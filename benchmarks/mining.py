@@ -5,7 +5,7 @@ two rules coincide: no rank skip, max_score 0.8, 95 % margin, see
 ``minif2.mining_report.st_kwargs``), in ONE process, in this order:
 
 1. cold: neither has embeddings; both encode corpus and queries (``--repeats`` times,
-   alternating kit / ST, each in a fresh process; the best time counts);
+   in the order kit, ST, ST, kit, ..., each in a fresh process; the best time counts);
 2. warm: corpus and query embeddings cached on disk by each (the kit's cache; ST's
    ``cache_folder``), so only search, filtering and output remain.
 
@@ -152,9 +152,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     runs: dict[str, dict[str, Any]] = {}
     results: dict[str, Any] = {}
     context = multiprocessing.get_context("spawn")
-    # cold runs alternate kit / ST (repeats, each with an empty cache) so that load on the machine hits both alike;
+    # cold runs alternate kit, ST, ST, kit, ... (each with an empty cache) so that load on the machine hits both alike;
     # warm runs reuse the caches the first cold runs wrote
-    plan = [(f"{w}_cold{r}", w, f"{w}-{r}") for r in range(args.repeats) for w in ("kit", "st")]
+    plan = [(f"{w}_cold{r}", w, f"{w}-{r}") for r in range(args.repeats) for w in (("kit", "st"), ("st", "kit"))[r % 2]]
     plan += [("kit_warm", "kit", "kit-0"), ("st_warm", "st", "st-0")]
     with tempfile.TemporaryDirectory() as tmp:
         for name, which, cache in plan:

@@ -171,6 +171,23 @@ def test_queries_get_their_instruction_only_when_the_teacher_expects_it(tmp_path
     assert uses_instructions(MiningConfig(teacher_uses_instructions=True), SimpleNamespace(pooling="mean"))
 
 
+def test_hardness_table_hand_computed():
+    from minif2.mining_report import hardness_table
+
+    docs = {"pos": 0.9, "d1": 0.8, "d2": 0.7, "d3": 0.6, "d4": 0.5, "d5": 0.4, "d6": 0.3}
+    teacher = FakeTeacher("q", docs)
+    corpus = list(docs)
+    corpus_emb, query_emb = teacher.encode(corpus), teacher.encode(["q"])
+    rows = [{"query": "q", "positive": "pos"}]
+    table = hardness_table(query_emb, corpus_emb, corpus, rows, np.arange(7)[None], {("q", "pos"): ["d3", "d4"]},
+                           num=2, skip_top=2)
+    assert table.loc["mined", "mean negative score"] == pytest.approx(0.55, abs=1e-6)
+    assert table.loc["skipped top ranks 1-2", "mean negative score"] == pytest.approx(0.75, abs=1e-6)
+    assert 0.3 <= table.loc["random", "mean negative score"] <= 0.55  # drawn from d3..d6 only
+    by_hand = -np.log(np.exp(0.9 / 0.05) / (np.exp(0.9 / 0.05) + np.exp(0.6 / 0.05) + np.exp(0.5 / 0.05)))
+    assert table.loc["mined", "hard-negative loss"] == pytest.approx(by_hand, rel=1e-4)
+
+
 def test_st_kwargs_refuses_settings_where_the_rules_differ():
     with pytest.raises(ValueError, match="skip_top=5"):
         st_kwargs(MiningConfig(on_shortfall="drop"))
