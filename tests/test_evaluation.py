@@ -51,6 +51,8 @@ def _make_tasks(root: Path, seed: int = 0) -> Path:
     write_task(root / "sts", "ToySTS", "sts", "Retrieve semantically similar text.", test=pairs)
     labelled = lambda n: [{"text": _text(rng, t, 6, 0.6), "label": t} for t in labels for _ in range(n)]  # noqa: E731
     write_task(root / "cls", "ToyClassification", "classification", "Classify the topic of the text.", train=labelled(10), test=labelled(6))
+    binary = lambda n: [{"text": _text(rng, t, 6, 0.7), "label": t} for t in ("finance", "nature") for _ in range(n)]  # noqa: E731
+    write_task(root / "cls2", "ToyBinaryClassification", "classification", "Classify the topic of the text.", train=binary(10), test=binary(8))
     write_task(root / "clu", "ToyClustering", "clustering", "Identify the topic of the text.", test=labelled(8))
     pc = [{"sentence1": p["sentence1"], "sentence2": p["sentence2"], "label": int(p["score"] > 3)} for p in pairs]
     write_task(root / "pair", "ToyPairClassification", "pair_classification", "Retrieve text with the same topic.", test=pc)
@@ -90,7 +92,7 @@ def _score(model: object, task: object) -> float:
     return float(mteb.evaluate(model, task, cache=None, show_progress_bar=False).task_results[0].get_score())
 
 
-@pytest.mark.parametrize("folder", ["ret", "sts", "cls", "clu", "pair"])
+@pytest.mark.parametrize("folder", ["ret", "sts", "cls", "cls2", "clu", "pair"])
 def test_minilm_score_equals_mteb_through_sentence_transformers(folder: str, task_root: Path, minilm: Embedder, sentence_transformer: object) -> None:
     ours = _score(MtebEmbedder(minilm), load_local_task(task_root / folder))
     reference = _score(sentence_transformer, load_local_task(task_root / folder))
@@ -241,3 +243,16 @@ def test_cli_scores_a_model(task_root: Path, tmp_path: Path, tiny_qwen3_path: Pa
     results = pd.read_csv(tmp_path / "cli" / "results.csv")
     assert list(results["model"]) == ["tiny"] and list(results["task"]) == ["ToySTS"]
     assert not (tmp_path / "cli" / "mteb_cache").exists()
+
+
+def test_max_rows_keeps_a_seeded_sample_with_its_relevant_documents(task_root: Path) -> None:
+    full = load_local_task(task_root / "ret")
+    small = load_local_task(task_root / "ret", max_rows=4)
+    again = load_local_task(task_root / "ret", max_rows=4)
+    split = small.dataset["default"]["test"]
+    assert len(split["queries"]) == 4 and list(split["queries"]["id"]) == list(again.dataset["default"]["test"]["queries"]["id"])
+    relevant = {d for q in split["queries"]["id"] for d in split["relevant_docs"][q]}
+    assert relevant <= set(split["corpus"]["id"]) and len(split["corpus"]) == len(relevant) + 12  # + 3 x 4 others
+    assert small.metadata.revision != full.metadata.revision  # a cached full-size score is never reused
+    sts = load_local_task(task_root / "sts", max_rows=7)
+    assert len(sts.dataset["test"]) == 7

@@ -25,10 +25,12 @@ import argparse
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datasets
 import pandas as pd
 from tqdm.auto import tqdm
 
@@ -64,6 +66,7 @@ class EvalConfig:
     use_cache: bool = True  # mteb's result cache, keyed by model name + weights-hash revision
     cache_dir: str | None = None  # None: <out_dir>/mteb_cache
     seed: int = 42  # mteb's task seed (classification few-shot draws, clustering bootstraps)
+    max_rows_per_task: int | None = None  # local tasks only: a seeded sample of test rows / queries (quick looks)
     plot: bool = True
 
 
@@ -77,12 +80,12 @@ def model_label(model: str) -> str:
     return "/".join(path.parts[-2:]) if path.is_dir() or len(path.parts) > 2 else model
 
 
-def resolve_tasks(spec: str, seed: int = 42) -> list[Any]:
+def resolve_tasks(spec: str, seed: int = 42, max_rows: int | None = None) -> list[Any]:
     """A task spec -> FRESH mteb task objects (build them again for every model: mteb seeds tasks once)."""
     import mteb
 
     if Path(spec).exists() or os.sep in spec:
-        return load_local_tasks(spec, seed=seed)
+        return load_local_tasks(spec, seed=seed, max_rows=max_rows)
     if spec == "fast":
         return list(mteb.get_tasks(tasks=list(FAST_SUITE)))
     if spec in {b.name for b in mteb.get_benchmarks()}:
@@ -116,14 +119,22 @@ def _run_one(model: MtebEmbedder, task: Any, cache: Any, batch_size: int) -> Any
             logger.info("task %s changed since it was cached (%s -> %s): re-running", task.metadata.name,
                         cached.dataset_revision, task.metadata.revision)
             strategy = "always"
+    quiet = not datasets.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # mteb's per-task dataset maps would print a bar each
     try:
-        result = mteb.evaluate(model, task, cache=cache, overwrite_strategy=strategy, show_progress_bar=False,
-                               encode_kwargs={"batch_size": batch_size, "show_progress_bar": False})
+        with warnings.catch_warnings():
+            # a weak model that predicts one class makes sklearn warn about precision; accuracy is unaffected
+            warnings.filterwarnings("ignore", message=".*ill-defined.*")
+            result = mteb.evaluate(model, task, cache=cache, overwrite_strategy=strategy, show_progress_bar=False,
+                                   encode_kwargs={"batch_size": batch_size, "show_progress_bar": False})
     except Exception as err:
         if os.environ.get("HF_HUB_OFFLINE") == "1" and not hasattr(task, "folder"):
             raise RuntimeError(f"hub task {task.metadata.name} could not be loaded offline (HF_HUB_OFFLINE=1): "
                                f"unset it and connect to the Hub, or score local task folders. ({err})") from err
         raise
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
     return result.task_results[0]
 
 
@@ -147,7 +158,7 @@ def evaluate_models(
         if not isinstance(model, MtebEmbedder):
             label = label or (model.config.model if isinstance(model, Embedder) else model_label(str(model)))
             model = MtebEmbedder(model, label=label, instructions=cfg.instructions, **overrides)
-        task_list = resolve_tasks(tasks, seed=cfg.seed)
+        task_list = resolve_tasks(tasks, seed=cfg.seed, max_rows=cfg.max_rows_per_task)
         for task in tqdm(task_list, desc=f"mteb {model.label}", unit="task"):
             result = _run_one(model, task, cache, cfg.batch_size)
             rows.append({

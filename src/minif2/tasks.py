@@ -137,19 +137,32 @@ def _metadata(spec: dict[str, Any], folder: Path) -> TaskMetadata:
 
 # ------------------------------------------------------------------ task classes
 class _LocalTask:
-    """Mixin: metadata per instance (one class serves every folder of its type), data read from files."""
+    """Mixin: metadata per instance (one class serves every folder of its type), data read from files.
 
-    def __init__(self, folder: Path, spec: dict[str, Any], seed: int = 42) -> None:
+    ``max_rows`` (a quick look, e.g. a notebook's smoke run) keeps a seeded sample of the
+    test rows (retrieval: of the queries, with their relevant documents plus 3x as many
+    others); it is part of the task's dataset revision, so cached full-size scores are not reused.
+    """
+
+    def __init__(self, folder: Path, spec: dict[str, Any], seed: int = 42, max_rows: int | None = None) -> None:
         self.folder = folder
+        self.max_rows = max_rows
         self.metadata = _metadata(spec, folder)
+        if max_rows is not None:
+            self.metadata.dataset["revision"] += f"-max{max_rows}"
         super().__init__(seed=seed)  # type: ignore[call-arg]
 
     def _load(self) -> Any:
         raise NotImplementedError
 
+    def _shrink(self, data: Any, n: int) -> Any:
+        data["test"] = data["test"].shuffle(seed=self.seed).select(range(min(n, len(data["test"]))))
+        return data
+
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if not self.data_loaded:
-            self.dataset = self._load()
+            data = self._load()
+            self.dataset = data if self.max_rows is None else self._shrink(data, self.max_rows)
             self.data_loaded = True
 
 
@@ -172,6 +185,19 @@ class LocalRetrievalTask(_LocalTask, AbsTaskRetrieval):
         query_ds = Dataset.from_list([{"id": str(r["_id"]), "text": str(r["text"])} for r in queries])
         split = {"corpus": corpus_ds, "queries": query_ds, "relevant_docs": qrels, "top_ranked": None}
         return {"default": {"test": split}}
+
+    def _shrink(self, data: Any, n: int) -> Any:
+        split = data["default"]["test"]
+        judged = [i for i, q in enumerate(split["queries"]["id"]) if q in split["relevant_docs"]]
+        queries = split["queries"].select(judged).shuffle(seed=self.seed)
+        queries = queries.select(range(min(n, len(queries))))
+        qrels = {q: split["relevant_docs"][q] for q in queries["id"]}
+        relevant = {d for docs in qrels.values() for d in docs}
+        others = [d for d in split["corpus"].shuffle(seed=self.seed)["id"] if d not in relevant][: 3 * n]
+        keep = relevant | set(others)
+        corpus = split["corpus"].select([i for i, d in enumerate(split["corpus"]["id"]) if d in keep])
+        data["default"]["test"] = {"corpus": corpus, "queries": queries, "relevant_docs": qrels, "top_ranked": None}
+        return data
 
 
 class LocalSTSTask(_LocalTask, AbsTaskSTS):
@@ -201,7 +227,11 @@ class LocalClassificationTask(_LocalTask, AbsTaskClassification):
         unseen = sorted({str(r["label"]) for r in test} - {str(r["label"]) for r in train})
         if unseen:
             raise TaskFormatError(f"{self.folder / 'test.jsonl'}: label(s) {unseen[:5]} never occur in train.jsonl; the classifier cannot predict them.")
-        return DatasetDict({"train": Dataset.from_dict(_labelled(train)), "test": Dataset.from_dict(_labelled(test))})
+        # integer ids in sorted label order: mteb's binary metrics (average precision) assume labels 0/1
+        self.label_names = sorted({str(r["label"]) for r in train})
+        ids = {name: i for i, name in enumerate(self.label_names)}
+        encode = lambda rows: {"text": [str(r["text"]) for r in rows], "label": [ids[str(r["label"])] for r in rows]}  # noqa: E731
+        return DatasetDict({"train": Dataset.from_dict(encode(train)), "test": Dataset.from_dict(encode(test))})
 
 
 class LocalClusteringTask(_LocalTask, AbsTaskClustering):
@@ -245,7 +275,7 @@ _CLASSES: dict[str, type[_LocalTask]] = {
 
 
 # ------------------------------------------------------------------ public API
-def load_local_task(folder: str | Path, seed: int = 42, check: bool = True) -> Any:
+def load_local_task(folder: str | Path, seed: int = 42, check: bool = True, max_rows: int | None = None) -> Any:
     """One task folder -> an mteb task object (data read, and checked, now unless ``check=False``).
 
     Build a FRESH task for every model: mteb seeds a task's sampling (classification
@@ -264,23 +294,23 @@ def load_local_task(folder: str | Path, seed: int = 42, check: bool = True) -> A
             raise TaskFormatError(f"{spec_path}: field '{key}' is missing or empty.")
     if spec["type"] not in _CLASSES:
         raise TaskFormatError(f"{spec_path}: field 'type' is '{spec['type']}'; expected one of {list(_CLASSES)}.")
-    task = _CLASSES[spec["type"]](folder, spec, seed=seed)
+    task = _CLASSES[spec["type"]](folder, spec, seed=seed, max_rows=max_rows)
     if check:
         task.load_data()
     return task
 
 
-def load_local_tasks(root: str | Path, seed: int = 42) -> list[Any]:
+def load_local_tasks(root: str | Path, seed: int = 42, max_rows: int | None = None) -> list[Any]:
     """Every task folder under ``root`` (or ``root`` itself if it holds a task.json), sorted by name."""
     root = Path(root)
     if (root / "task.json").is_file():
-        return [load_local_task(root, seed)]
+        return [load_local_task(root, seed, max_rows=max_rows)]
     if not root.is_dir():
         raise TaskFormatError(f"{root} does not exist: expected a folder of task folders (written by `minif2 unify`) or one task folder.")
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     if not folders:
         raise TaskFormatError(f"{root} has no task folders: each task is a sub-folder with a task.json.")
-    tasks = [load_local_task(p, seed) for p in folders]
+    tasks = [load_local_task(p, seed, max_rows=max_rows) for p in folders]
     names = [t.metadata.name for t in tasks]
     if len(set(names)) != len(names):
         raise TaskFormatError(f"{root}: task names in task.json must be unique, got {names}.")

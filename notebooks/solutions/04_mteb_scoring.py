@@ -1,0 +1,7 @@
+"""Solutions to the exercises of 04_mteb_scoring (teachers' copy; load with solutions=True)."""
+
+import math
+
+answer_1 = 160 / 3  # retrieval (50 + 30) / 2 = 40, STS 80, clustering 40 -> (40 + 80 + 40) / 3 = 53.33
+answer_2 = (1 + 1 / math.log2(5)) / (1 + 1 / math.log2(3))  # = 0.877
+answer_3 = "Instruct: Retrieve semantically similar text.\nQuery: A cat sat."
