@@ -16,7 +16,8 @@ from minif2 import Embedder
 from minif2.eval_report import PAPER_MTEB_ENG_V2, category_averages, paper_comparison
 from minif2.evaluation import EvalConfig, cli, evaluate_models, main, resolve_tasks
 from minif2.mteb_model import F2LLM_PROMPTS, MtebEmbedder
-from minif2.tasks import TaskFormatError, load_local_task, load_local_tasks, write_task
+from minif2.eval_tasks import write_task_folder
+from minif2.tasks import TaskFormatError, load_local_task, load_local_tasks
 
 WORDS = (
     "river mountain bank money loan credit forest tree leaf green music guitar piano song drum "
@@ -43,19 +44,19 @@ def _make_tasks(root: Path, seed: int = 0) -> Path:
     docs = [{"_id": f"d{i}", "title": rng.choice(["", labels[i % 5]]), "text": _text(rng, labels[i % 5], 10)} for i in range(30)]
     queries = [{"_id": f"q{i}", "text": _text(rng, labels[i % 5], 4, 0.3)} for i in range(15)]
     qrels = [(f"q{i}", f"d{j}", 1) for i in range(15) for j in range(30) if j % 5 == i % 5 and rng.random() < 0.3] + [(f"q{i}", f"d{i}", 2) for i in range(15)]
-    write_task(root / "ret", "ToyRetrieval", "retrieval", "Given a topic, retrieve passages about it.", corpus=docs, queries=queries, qrels=qrels)
+    write_task_folder(root / "ret", "ToyRetrieval", "retrieval", "Given a topic, retrieve passages about it.", corpus=docs, queries=queries, qrels=qrels)
     pairs = []
     for _ in range(30):
         a, b = rng.choice(labels), rng.choice(labels)
         pairs.append({"sentence1": _text(rng, a), "sentence2": _text(rng, b), "score": float(a == b) * 3 + rng.random() * 2})
-    write_task(root / "sts", "ToySTS", "sts", "Retrieve semantically similar text.", test=pairs)
+    write_task_folder(root / "sts", "ToySTS", "sts", "Retrieve semantically similar text.", test=pairs)
     labelled = lambda n: [{"text": _text(rng, t, 6, 0.6), "label": t} for t in labels for _ in range(n)]  # noqa: E731
-    write_task(root / "cls", "ToyClassification", "classification", "Classify the topic of the text.", train=labelled(10), test=labelled(6))
+    write_task_folder(root / "cls", "ToyClassification", "classification", "Classify the topic of the text.", train=labelled(10), test=labelled(6))
     binary = lambda n: [{"text": _text(rng, t, 6, 0.7), "label": t} for t in ("finance", "nature") for _ in range(n)]  # noqa: E731
-    write_task(root / "cls2", "ToyBinaryClassification", "classification", "Classify the topic of the text.", train=binary(10), test=binary(8))
-    write_task(root / "clu", "ToyClustering", "clustering", "Identify the topic of the text.", test=labelled(8))
+    write_task_folder(root / "cls2", "ToyBinaryClassification", "classification", "Classify the topic of the text.", train=binary(10), test=binary(8))
+    write_task_folder(root / "clu", "ToyClustering", "clustering", "Identify the topic of the text.", test=labelled(8))
     pc = [{"sentence1": p["sentence1"], "sentence2": p["sentence2"], "label": int(p["score"] > 3)} for p in pairs]
-    write_task(root / "pair", "ToyPairClassification", "pair_classification", "Retrieve text with the same topic.", test=pc)
+    write_task_folder(root / "pair", "ToyPairClassification", "pair_classification", "Retrieve text with the same topic.", test=pc)
     return root
 
 

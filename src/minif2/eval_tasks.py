@@ -7,7 +7,8 @@ A task is a folder ``<eval_tasks>/<name>/`` with ``task.json``
   ``{_id, text}``, ``qrels/test.tsv`` with header ``query-id<TAB>corpus-id<TAB>score``;
 - sts: ``test.jsonl`` ``{sentence1, sentence2, score}``;
 - classification: ``train.jsonl`` + ``test.jsonl`` ``{text, label}``;
-- clustering: ``test.jsonl`` ``{text, label}``.
+- clustering: ``test.jsonl`` ``{text, label}``;
+- pair_classification: ``test.jsonl`` ``{sentence1, sentence2, label}`` (label 0/1).
 
 The data step (``unify.py``) writes them; ``evaluation.py`` scores them; both use
 :func:`eval_texts` so that training data is de-duplicated against exactly what is
@@ -24,13 +25,14 @@ from typing import Any
 
 from .validation import read_jsonl, read_tsv
 
-__all__ = ["EVAL_TYPES", "eval_texts", "list_eval_tasks", "read_eval_task", "write_eval_task"]
+__all__ = ["EVAL_TYPES", "eval_texts", "list_eval_tasks", "read_eval_task", "write_eval_task", "write_task_folder"]
 
-EVAL_TYPES = ("retrieval", "sts", "classification", "clustering")
+EVAL_TYPES = ("retrieval", "sts", "classification", "clustering", "pair_classification")
 _ROW_SCHEMA = {
     "sts": {"sentence1": str, "sentence2": str, "score": (int, float)},
     "classification": {"text": str, "label": (str, int)},
     "clustering": {"text": str, "label": (str, int)},
+    "pair_classification": {"sentence1": str, "sentence2": str, "label": int},
 }
 
 
@@ -45,29 +47,34 @@ def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def write_eval_task(root: str | Path, name: str, task_type: str, instruction: str, source: str, **data: Any) -> Path:
-    """Write one task folder. Keyword data by type:
+    """Write one task folder ``<root>/<name>``. Keyword data by type:
 
     - retrieval: ``corpus`` [{_id, title, text}], ``queries`` [{_id, text}], ``qrels`` [(query_id, corpus_id, score)]
     - sts: ``test`` [{sentence1, sentence2, score}]
     - classification: ``train`` and ``test`` [{text, label}]
     - clustering: ``test`` [{text, label}]
+    - pair_classification: ``test`` [{sentence1, sentence2, label}]
     """
+    return write_task_folder(Path(root) / name, name, task_type, instruction, source, **data)
+
+
+def write_task_folder(folder: str | Path, name: str, task_type: str, instruction: str = "", source: str = "local",
+                      **data: Any) -> Path:
+    """Write a task into ``folder`` itself (any folder name), as :func:`write_eval_task` does under a root;
+    for users packaging their own data and for tests."""
     if task_type not in EVAL_TYPES:
         raise ValueError(f"task '{name}': type '{task_type}' is not one of {EVAL_TYPES}")
-    folder = Path(root) / name
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, int] = {}
     if task_type == "retrieval":
-        counts["corpus"] = _write_jsonl(folder / "corpus.jsonl", data["corpus"])
-        counts["queries"] = _write_jsonl(folder / "queries.jsonl", data["queries"])
+        _write_jsonl(folder / "corpus.jsonl", data["corpus"])
+        _write_jsonl(folder / "queries.jsonl", data["queries"])
         (folder / "qrels").mkdir(exist_ok=True)
         lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{int(s)}" for q, d, s in data["qrels"]]
         (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        counts["qrels"] = len(lines) - 1
     else:
-        splits = ("train", "test") if task_type == "classification" else ("test",)
-        for split in splits:
-            counts[split] = _write_jsonl(folder / f"{split}.jsonl", data[split])
+        for split in ("train", "test") if task_type == "classification" else ("test",):
+            _write_jsonl(folder / f"{split}.jsonl", data[split])
     meta = {"name": name, "type": task_type, "instruction": instruction, "source": source}
     (folder / "task.json").write_text(json.dumps(meta, indent=2))
     return folder
@@ -109,4 +116,4 @@ def eval_texts(root: str | Path) -> Iterator[str]:
                     yield f"{doc['title']} {doc['text']}"
         else:
             for row in task.get("train", []) + task["test"]:
-                yield from (row["sentence1"], row["sentence2"]) if task["type"] == "sts" else (row["text"],)
+                yield from (row["sentence1"], row["sentence2"]) if "sentence1" in row else (row["text"],)

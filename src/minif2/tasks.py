@@ -45,7 +45,7 @@ from mteb.abstasks.task_metadata import TaskMetadata
 
 from .instructions import instruction_for
 
-__all__ = ["LOCAL_TASK_TYPES", "MTEB_TYPE", "TaskFormatError", "load_local_task", "load_local_tasks", "write_task"]
+__all__ = ["LOCAL_TASK_TYPES", "MTEB_TYPE", "TaskFormatError", "load_local_task", "load_local_tasks"]
 
 # kit task type -> mteb TaskMetadata.type (the category names of the MTEB leaderboard)
 MTEB_TYPE = {
@@ -315,22 +315,3 @@ def load_local_tasks(root: str | Path, seed: int = 42, max_rows: int | None = No
     if len(set(names)) != len(names):
         raise TaskFormatError(f"{root}: task names in task.json must be unique, got {names}.")
     return tasks
-
-
-def write_task(folder: str | Path, name: str, type: str, instruction: str = "", source: str = "local", **files: Any) -> Path:
-    """Write a task folder in the format above (for tests, and for users packaging their own data).
-
-    ``files`` maps a file stem to rows: ``corpus=[{"_id", "title", "text"}], queries=[...],
-    qrels=[(query_id, corpus_id, score)]`` for retrieval; ``test=[...]`` (and ``train=[...]``) otherwise.
-    """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "task.json").write_text(json.dumps({"name": name, "type": type, "instruction": instruction, "source": source}, indent=2))
-    for stem, rows in files.items():
-        if stem == "qrels":
-            (folder / "qrels").mkdir(exist_ok=True)
-            lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, d, s in rows]
-            (folder / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
-        else:
-            (folder / f"{stem}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    return folder
