@@ -27,8 +27,10 @@ def test_minilm_matches_sentence_transformers(minilm_path):
 
     ours = Embedder.from_pretrained("minilm")
     assert ours.pooling == "mean" and not ours.config.append_eos
-    reference = SentenceTransformer(str(minilm_path), device="cpu").encode(TEXTS, batch_size=3)
-    np.testing.assert_allclose(ours.encode(TEXTS, batch_size=3), reference, atol=1e-5, rtol=0)
+    assert ours.config.max_length_tokens == 256  # the folder's sentence-transformers limit, not BERT's 512
+    texts = TEXTS + [" ".join(["embedding"] * 600)]  # longer than both limits: truncated alike
+    reference = SentenceTransformer(str(minilm_path), device="cpu").encode(texts, batch_size=3)
+    np.testing.assert_allclose(ours.encode(texts, batch_size=3), reference, atol=1e-5, rtol=0)
 
 
 def test_pool_hand_computed():
