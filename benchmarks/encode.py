@@ -9,11 +9,11 @@ Prints a table and saves the figures as JSON (default: benchmarks/results/encode
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
+
+from _common import machine_info, save_result  # benchmarks/_common.py (the script folder is on sys.path)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -49,7 +49,6 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "encode.json"))
     args = parser.parse_args(argv)
 
-    import torch
     from sentence_transformers import SentenceTransformer
 
     from minif2 import Embedder
@@ -77,16 +76,12 @@ def main(argv: list[str] | None = None) -> dict:
         "sentences_per_s": {name: len(texts) / t for name, t in best.items()},
         "best_time_s": best,
         "ratio_minif2_over_st": best["SentenceTransformer.encode"] / best["minif2.Embedder.encode"],
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads()},
+        "machine": machine_info(),
     }
     for name, rate in result["sentences_per_s"].items():
         print(f"{name:<28} {rate:9.1f} sentences/s  (best of {args.repeats}: {best[name]:.2f} s)")
     print(f"speed ratio (minif2 / sentence-transformers): {result['ratio_minif2_over_st']:.2f}x")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"saved {out}")
+    save_result(result, args.out)
     return result
 
 

@@ -22,14 +22,14 @@ as JSON under benchmarks/results/ (git-ignored).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from _common import machine_info, save_result  # benchmarks/_common.py (the script folder is on sys.path)
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -149,7 +149,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import multiprocessing
 
-    import torch
 
     runs: dict[str, dict[str, Any]] = {}
     results: dict[str, Any] = {}
@@ -188,10 +187,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     report = {"args": vars(args), "runs": runs,
               "ratios": ratios, "identical_negatives": same, "search_backends": backends,
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()}}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
-    print(f"saved {args.out}")
+              "machine": machine_info()}
+    save_result(report, args.out)
     return report
 
 

@@ -13,14 +13,14 @@ the machine's load affects them alike; medians over ``--repeats``. Saved as JSON
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import random
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from _common import machine_info, save_result  # benchmarks/_common.py (the script folder is on sys.path)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -92,17 +92,13 @@ def main(argv: list[str] | None = None) -> dict:
         "step_s": step_s, "bare_forward_backward_s": bare_step_s,
         "samples_per_s": args.batch_size / step_s, "tokens_per_s": statistics.median(tokens) / step_s,
         "overhead_ratio": step_s / bare_step_s, "repeats": args.repeats,
-        "device": str(backend.device), "torch_threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-        "torch": torch.__version__, "load_average_1min": os.getloadavg()[0],
+        "device": str(backend.device), "machine": machine_info(),
     }
     print(f"{args.model} ({args.mode}), batch {args.batch_size} x (query + positive + {n_neg} negatives), "
           f"{result['tokens_per_step']} tokens/step on {result['device']}:")
     print(f"  kit step            {step_s:8.3f} s   {result['samples_per_s']:8.1f} samples/s   {result['tokens_per_s']:9.0f} tokens/s")
     print(f"  bare forward+backward {bare_step_s:6.3f} s   overhead ratio {result['overhead_ratio']:.2f}x")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"saved {out}")
+    save_result(result, args.out)
     return result
 
 
