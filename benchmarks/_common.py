@@ -13,9 +13,14 @@ def machine_info() -> dict[str, Any]:
     """The machine a figure was measured on (load included: these are shared 2-core machines)."""
     import torch
 
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "load_average_1min": os.getloadavg()[0]}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1min": os.getloadavg()[0],
+    }
 
 
 def save_result(result: dict[str, Any], out: str | Path) -> Path:

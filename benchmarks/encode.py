@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> dict:
     reference.max_seq_length = min(reference.max_seq_length or 512, ours.config.max_length_tokens)
     runs = {
         "minif2.Embedder.encode": lambda: ours.encode(texts, batch_size=args.batch_size, show_progress_bar=False),
-        "SentenceTransformer.encode": lambda: reference.encode(texts, batch_size=args.batch_size, show_progress_bar=False),
+        "SentenceTransformer.encode": lambda: reference.encode(
+            texts, batch_size=args.batch_size, show_progress_bar=False
+        ),
     }
     for fn in runs.values():  # warm-up
         fn()
@@ -72,7 +74,10 @@ def main(argv: list[str] | None = None) -> dict:
             times[name].append(time.perf_counter() - start)
     best = {name: min(ts) for name, ts in times.items()}
     result = {
-        "model": args.model, "num_texts": len(texts), "batch_size": args.batch_size, "repeats": args.repeats,
+        "model": args.model,
+        "num_texts": len(texts),
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
         "sentences_per_s": {name: len(texts) / t for name, t in best.items()},
         "best_time_s": best,
         "ratio_minif2_over_st": best["SentenceTransformer.encode"] / best["minif2.Embedder.encode"],

@@ -2,7 +2,7 @@
 
 Same queries, corpus, teacher (MiniLM by default), k and rule (the settings where the
 two rules coincide: no rank skip, max_score 0.8, 95 % margin, see
-``minif2.mining_report.st_kwargs``), in ONE process, in this order:
+``minif2.mining.st_kwargs``), in ONE process, in this order:
 
 1. cold: neither has embeddings; both encode corpus and queries (``--repeats`` times,
    in the order kit, ST, ST, kit, ..., each in a fresh process; the best time counts);
@@ -28,9 +28,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from _common import machine_info, save_result  # benchmarks/_common.py (the script folder is on sys.path)
-from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -67,11 +67,12 @@ def measure(fn: Callable[[], Any]) -> tuple[Any, float, float, float]:
 
 
 def code_pairs(n_pairs: int, n_extra: int, max_chars: int, cache: Path) -> tuple[list, list[str]]:
-    """``n_pairs`` docstring -> code samples from the standard library and ``n_extra`` more code bodies as extra corpus."""
+    """``n_pairs`` docstring -> code samples from the standard library and ``n_extra`` more code bodies as
+    extra corpus."""
     import random
 
+    from minif2.data.sources import harvest_code_pairs
     from minif2.schema import Sample
-    from minif2.sources import harvest_code_pairs
 
     pairs, _ = harvest_code_pairs(("stdlib",), cache_dir=cache, max_files_per_library=None, seed=0)
     unique = list({p["query"]: p for p in pairs}.values())
@@ -87,7 +88,7 @@ def search_backends(n_queries: int, n_corpus: int, dim: int, k: int) -> dict[str
     """Exact chunked matmul vs faiss IndexFlatIP on random unit vectors: time and agreement."""
     import numpy as np
 
-    from minif2.search import exact_search, faiss_search
+    from minif2.mining.retrieve import exact_search, faiss_search
 
     rng = np.random.default_rng(0)
     q = rng.standard_normal((n_queries, dim)).astype(np.float32)
@@ -96,21 +97,37 @@ def search_backends(n_queries: int, n_corpus: int, dim: int, k: int) -> dict[str
     c /= np.linalg.norm(c, axis=1, keepdims=True)
     (es, ei), exact_s, exact_mb, _ = measure(lambda: exact_search(q, c, k, query_chunk=512, corpus_chunk=16384))
     (fs, fi), faiss_s, faiss_mb, _ = measure(lambda: faiss_search(q, c, k))
-    return {"n_queries": n_queries, "n_corpus": n_corpus, "dim": dim, "k": k,
-            "exact_time_s": exact_s, "exact_peak_mib": exact_mb, "faiss_time_s": faiss_s, "faiss_peak_mib": faiss_mb,
-            "same_indices_fraction": float((ei == fi).mean()), "max_score_difference": float(np.abs(es - fs).max())}
+    return {
+        "n_queries": n_queries,
+        "n_corpus": n_corpus,
+        "dim": dim,
+        "k": k,
+        "exact_time_s": exact_s,
+        "exact_peak_mib": exact_mb,
+        "faiss_time_s": faiss_s,
+        "faiss_peak_mib": faiss_mb,
+        "same_indices_fraction": float((ei == fi).mean()),
+        "max_score_difference": float(np.abs(es - fs).max()),
+    }
 
 
 def _one_run(which: str, args: dict[str, Any], cache: str, conn: Any) -> None:
     """In a fresh process: load the teacher, warm up, then time one mining run ("kit" or "st")."""
     from sentence_transformers import SentenceTransformer
 
-    from minif2.mining import MiningConfig, load_teacher, mine_source
-    from minif2.mining_report import sentence_transformers_negatives
+    from minif2.mining.mine import MiningConfig, load_teacher, mine_source
+    from minif2.mining.report import sentence_transformers_negatives
 
     samples, extra = code_pairs(args["pairs"], args["extra_corpus"], args["max_chars"], RESULTS / "cache")
-    cfg = MiningConfig(teacher=args["teacher"], top_k=args["top_k"], skip_top=0, on_shortfall="drop",
-                       batch_size=args["batch_size"], num_negatives={"retrieval": args["num_negatives"]}, search_backend="exact")
+    cfg = MiningConfig(
+        teacher=args["teacher"],
+        top_k=args["top_k"],
+        skip_top=0,
+        on_shortfall="drop",
+        batch_size=args["batch_size"],
+        num_negatives={"retrieval": args["num_negatives"]},
+        search_backend="exact",
+    )
     teacher = load_teacher(cfg)
     if which == "kit":
         teacher.encode(["warm-up"] * 4)  # first-call costs are paid outside the clock
@@ -125,11 +142,23 @@ def _one_run(which: str, args: dict[str, Any], cache: str, conn: Any) -> None:
         st_model.encode(["warm-up"] * 4)
 
         def run() -> dict:
-            return sentence_transformers_negatives(samples, st_model, cfg, extra_corpus=extra, batch_size=args["batch_size"],
-                                                   cache_folder=cache)
+            return sentence_transformers_negatives(
+                samples, st_model, cfg, extra_corpus=extra, batch_size=args["batch_size"], cache_folder=cache
+            )
+
     negatives, seconds, mib, cpu = measure(run)
-    conn.send((negatives, {"time_s": seconds, "cpu_s": cpu, "peak_rss_increase_mib": mib, "samples_kept": len(negatives),
-                           "corpus_size": len({s.positive for s in samples} | set(extra))}))
+    conn.send(
+        (
+            negatives,
+            {
+                "time_s": seconds,
+                "cpu_s": cpu,
+                "peak_rss_increase_mib": mib,
+                "samples_kept": len(negatives),
+                "corpus_size": len({s.positive for s in samples} | set(extra)),
+            },
+        )
+    )
     conn.close()
 
 
@@ -149,7 +178,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import multiprocessing
 
-
     runs: dict[str, dict[str, Any]] = {}
     results: dict[str, Any] = {}
     context = multiprocessing.get_context("spawn")
@@ -164,30 +192,42 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             process.start()
             results[name], runs[name] = parent.recv()
             process.join()
-            print(f"{name:<9} {runs[name]['time_s']:8.2f} s wall {runs[name]['cpu_s']:8.2f} s CPU   peak RSS +{runs[name]['peak_rss_increase_mib']:7.1f} MiB"
-                  f"   samples kept {len(results[name])}")
+            print(
+                f"{name:<9} {runs[name]['time_s']:8.2f} s wall {runs[name]['cpu_s']:8.2f} s CPU   peak RSS "
+                f"+{runs[name]['peak_rss_increase_mib']:7.1f} MiB"
+                f"   samples kept {len(results[name])}"
+            )
     for which in ("kit", "st"):  # the best of the cold repeats
         best = min((runs[f"{which}_cold{r}"] for r in range(args.repeats)), key=lambda run: run["time_s"])
         runs[f"{which}_cold"] = best
         results[f"{which}_cold"] = results[f"{which}_cold0"]
 
     same = all(negatives == results["kit_cold0"] for negatives in results.values())
-    ratios = {"st_cold / kit_cold": runs["st_cold"]["time_s"] / runs["kit_cold"]["time_s"],
-              "st_cold / kit_warm": runs["st_cold"]["time_s"] / runs["kit_warm"]["time_s"],
-              "st_warm / kit_warm": runs["st_warm"]["time_s"] / runs["kit_warm"]["time_s"],
-              "st_cold / kit_cold (CPU s)": runs["st_cold"]["cpu_s"] / runs["kit_cold"]["cpu_s"]}
+    ratios = {
+        "st_cold / kit_cold": runs["st_cold"]["time_s"] / runs["kit_cold"]["time_s"],
+        "st_cold / kit_warm": runs["st_cold"]["time_s"] / runs["kit_warm"]["time_s"],
+        "st_warm / kit_warm": runs["st_warm"]["time_s"] / runs["kit_warm"]["time_s"],
+        "st_cold / kit_cold (CPU s)": runs["st_cold"]["cpu_s"] / runs["kit_cold"]["cpu_s"],
+    }
     for name, value in ratios.items():
         print(f"speed-up {name:<20} {value:6.2f}x")
     print(f"identical negatives (kit vs sentence-transformers): {same}")
     backends = search_backends(2000, args.search_corpus, 384, args.top_k)
-    print(f"search {backends['n_queries']} x {backends['n_corpus']} (d=384, k={args.top_k}): "
-          f"exact {backends['exact_time_s']:.2f} s (+{backends['exact_peak_mib']:.0f} MiB), "
-          f"faiss {backends['faiss_time_s']:.2f} s (+{backends['faiss_peak_mib']:.0f} MiB), "
-          f"same indices {backends['same_indices_fraction']:.4%}")
+    print(
+        f"search {backends['n_queries']} x {backends['n_corpus']} (d=384, k={args.top_k}): "
+        f"exact {backends['exact_time_s']:.2f} s (+{backends['exact_peak_mib']:.0f} MiB), "
+        f"faiss {backends['faiss_time_s']:.2f} s (+{backends['faiss_peak_mib']:.0f} MiB), "
+        f"same indices {backends['same_indices_fraction']:.4%}"
+    )
 
-    report = {"args": vars(args), "runs": runs,
-              "ratios": ratios, "identical_negatives": same, "search_backends": backends,
-              "machine": machine_info()}
+    report = {
+        "args": vars(args),
+        "runs": runs,
+        "ratios": ratios,
+        "identical_negatives": same,
+        "search_backends": backends,
+        "machine": machine_info(),
+    }
     save_result(report, args.out)
     return report
 

@@ -32,8 +32,17 @@ def synthetic_mined(folder: Path, n: int, n_neg: int, seed: int = 0) -> Path:
     rng = random.Random(seed)
     words = [f"w{i}" for i in range(500)] + "the of a to in tensor model layer gradient loss".split()
     text = lambda m: " ".join(rng.choices(words, k=m))  # noqa: E731
-    samples = [Sample(query=text(12), positive=text(30), negatives=[text(30) for _ in range(n_neg)], task="retrieval",
-                      source="bench", instruction="Given a query, retrieve passages that answer the query.") for _ in range(n)]
+    samples = [
+        Sample(
+            query=text(12),
+            positive=text(30),
+            negatives=[text(30) for _ in range(n_neg)],
+            task="retrieval",
+            source="bench",
+            instruction="Given a query, retrieve passages that answer the query.",
+        )
+        for _ in range(n)
+    ]
     return write_unified({"bench": samples}, folder)
 
 
@@ -50,15 +59,24 @@ def main(argv: list[str] | None = None) -> dict:
 
     import torch
 
-    from minif2.backends import build_embedder, make_backend
-    from minif2.trainer import TrainConfig, micro_step
-    from minif2.training_data import load_training_data
+    from minif2.training.backends import build_embedder, make_backend
+    from minif2.training.sampler import load_training_data
+    from minif2.training.trainer import TrainConfig, micro_step
 
     torch.manual_seed(0)
     tmp = Path(tempfile.mkdtemp(prefix="minif2-bench-"))
-    cfg = TrainConfig(data_dir=str(synthetic_mined(tmp / "data", args.batch_size * (args.repeats + 2), 24)), out_dir=str(tmp / "out"),
-                      model=args.model, mode=args.mode, batch_size=args.batch_size, num_negatives=args.num_negatives,
-                      max_length_tokens=args.max_length_tokens, gradient_checkpointing=False, validation_fraction=0.0, warmup_steps=1)
+    cfg = TrainConfig(
+        data_dir=str(synthetic_mined(tmp / "data", args.batch_size * (args.repeats + 2), 24)),
+        out_dir=str(tmp / "out"),
+        model=args.model,
+        mode=args.mode,
+        batch_size=args.batch_size,
+        num_negatives=args.num_negatives,
+        max_length_tokens=args.max_length_tokens,
+        gradient_checkpointing=False,
+        validation_fraction=0.0,
+        warmup_steps=1,
+    )
     data = load_training_data(cfg.data_dir, 0.0)
     embedder = build_embedder(cfg)
     backend = make_backend(embedder, cfg, total_steps=1000)
@@ -87,16 +105,29 @@ def main(argv: list[str] | None = None) -> dict:
         kit_s.append(t), tokens.append(n), bare_s.append(bare(i))
     step_s, bare_step_s = statistics.median(kit_s), statistics.median(bare_s)
     result = {
-        "model": args.model, "mode": args.mode, "batch_size": args.batch_size, "num_negatives": n_neg,
-        "texts_per_step": args.batch_size * (2 + n_neg), "tokens_per_step": int(statistics.median(tokens)),
-        "step_s": step_s, "bare_forward_backward_s": bare_step_s,
-        "samples_per_s": args.batch_size / step_s, "tokens_per_s": statistics.median(tokens) / step_s,
-        "overhead_ratio": step_s / bare_step_s, "repeats": args.repeats,
-        "device": str(backend.device), "machine": machine_info(),
+        "model": args.model,
+        "mode": args.mode,
+        "batch_size": args.batch_size,
+        "num_negatives": n_neg,
+        "texts_per_step": args.batch_size * (2 + n_neg),
+        "tokens_per_step": int(statistics.median(tokens)),
+        "step_s": step_s,
+        "bare_forward_backward_s": bare_step_s,
+        "samples_per_s": args.batch_size / step_s,
+        "tokens_per_s": statistics.median(tokens) / step_s,
+        "overhead_ratio": step_s / bare_step_s,
+        "repeats": args.repeats,
+        "device": str(backend.device),
+        "machine": machine_info(),
     }
-    print(f"{args.model} ({args.mode}), batch {args.batch_size} x (query + positive + {n_neg} negatives), "
-          f"{result['tokens_per_step']} tokens/step on {result['device']}:")
-    print(f"  kit step            {step_s:8.3f} s   {result['samples_per_s']:8.1f} samples/s   {result['tokens_per_s']:9.0f} tokens/s")
+    print(
+        f"{args.model} ({args.mode}), batch {args.batch_size} x (query + positive + {n_neg} negatives), "
+        f"{result['tokens_per_step']} tokens/step on {result['device']}:"
+    )
+    print(
+        f"  kit step            {step_s:8.3f} s   {result['samples_per_s']:8.1f} samples/s   "
+        f"{result['tokens_per_s']:9.0f} tokens/s"
+    )
     print(f"  bare forward+backward {bare_step_s:6.3f} s   overhead ratio {result['overhead_ratio']:.2f}x")
     save_result(result, args.out)
     return result

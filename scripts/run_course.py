@@ -20,6 +20,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import papermill as pm
+from papermill.exceptions import PapermillExecutionError
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,13 +51,18 @@ def course_notebooks(selected: list[str] | None = None) -> list[Path]:
 
 def run_notebook(notebook: Path, out: Path, parameters: dict, kernel: str) -> float:
     """Execute one notebook with papermill; return its wall time in seconds."""
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
 
     start = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name=kernel,
-                            cwd=str(ROOT), progress_bar=False, log_output=False)
+        pm.execute_notebook(
+            str(notebook),
+            str(out),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(ROOT),
+            progress_bar=False,
+            log_output=False,
+        )
     except PapermillExecutionError as err:
         cell = _failing_cell(out)
         raise CourseError(
@@ -83,10 +91,18 @@ def main(cfg: CourseConfig) -> Path:
     notebooks = course_notebooks(cfg.notebooks)
     if not notebooks:
         raise CourseError(f"no notebooks matching {cfg.notebooks or 'NN_*.ipynb'} in {ROOT / 'notebooks'}")
-    parameters = {"profile": cfg.profile, "run_dir": str(run_dir), "seed": cfg.seed, "smoke": cfg.smoke,
-                  "solutions": cfg.solutions}
+    parameters = {
+        "profile": cfg.profile,
+        "run_dir": str(run_dir),
+        "seed": cfg.seed,
+        "smoke": cfg.smoke,
+        "solutions": cfg.solutions,
+    }
     summary: dict = {"config": asdict(cfg), "run_dir": str(run_dir), "times_s": {}, "status": "running"}
-    print(f"course: {len(notebooks)} notebooks, profile={cfg.profile}, smoke={cfg.smoke}, run folder {run_dir}", flush=True)
+    print(
+        f"course: {len(notebooks)} notebooks, profile={cfg.profile}, smoke={cfg.smoke}, run folder {run_dir}",
+        flush=True,
+    )
     total = time.perf_counter()
     try:
         for i, notebook in enumerate(notebooks, 1):
@@ -118,8 +134,17 @@ def cli(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        main(CourseConfig(profile=args.profile, run_dir=args.run_dir, smoke=args.smoke, seed=args.seed,
-                          solutions=args.solutions, notebooks=args.notebooks, kernel=args.kernel))
+        main(
+            CourseConfig(
+                profile=args.profile,
+                run_dir=args.run_dir,
+                smoke=args.smoke,
+                seed=args.seed,
+                solutions=args.solutions,
+                notebooks=args.notebooks,
+                kernel=args.kernel,
+            )
+        )
     except CourseError as err:
         print(f"course stopped: {err}", file=sys.stderr)
         return 1

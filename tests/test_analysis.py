@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from minif2.analysis import AnalysisConfig, analyze, load_embeddings, main
-from minif2.analysis_inputs import BASE, DEFAULT_INSTRUCTIONS, load_queries, parse_model_spec
-from minif2.procrustes import random_rotation
+from minif2.analysis.procrustes import random_rotation
+from minif2.analysis.shift import AnalysisConfig, analyze
+from minif2.analysis.study import load_embeddings, load_queries, main, parse_model_spec
+from minif2.instructions import BASE, DEFAULT_INSTRUCTIONS
 
 TASKS = list(DEFAULT_INSTRUCTIONS)
 
@@ -76,7 +77,9 @@ def test_planted_study_recovers_families_tasks_and_reference():
     d = pd.DataFrame(result.distances, index=result.labels, columns=result.labels)
     assert d.loc["a", "b"] < 0.01 and d.loc["a", "random"] > 0.5  # b is a (nearly) rotated copy of a
     np.testing.assert_allclose(result.distances, result.distances.T, atol=1e-9)  # unit_norm makes D symmetric
-    assert np.allclose(np.diag(result.point_distance), 0) and np.allclose(result.point_distance, result.point_distance.T)
+    assert np.allclose(np.diag(result.point_distance), 0) and np.allclose(
+        result.point_distance, result.point_distance.T
+    )
     assert result.mds.shape == (18, 2)
     # the planted task order comes back for the two related models
     pivot = result.displacement.pivot(index="model", columns="condition", values="displacement")
@@ -128,15 +131,29 @@ def test_main_writes_figures_and_tables_and_matches_sentence_transformers(tmp_pa
 
     cfg = AnalysisConfig(models=["minilm", f"toy={tiny_qwen3_path}"], num_queries=8, out_dir=str(tmp_path / "out"))
     out = main(cfg)
-    for name in ("mds.png", "procrustes_heatmap.png", "displacement.png", "procrustes_distance.csv", "point_distance.csv",
-                 "mds.csv", "displacement.csv", "robustness.csv", "summary.json", "config.yaml", "embeddings.npz"):
+    for name in (
+        "mds.png",
+        "procrustes_heatmap.png",
+        "displacement.png",
+        "procrustes_distance.csv",
+        "point_distance.csv",
+        "mds.csv",
+        "displacement.csv",
+        "robustness.csv",
+        "summary.json",
+        "config.yaml",
+        "embeddings.npz",
+    ):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["k"] == 8 * 6 and summary["models"] == ["minilm", "toy"]
+    # k is bounded by the 8 Base rows (queries) the Procrustes rotation is fitted on
+    assert summary["k"] == 8 and summary["models"] == ["minilm", "toy"]
     assert len(pd.read_csv(out / "displacement.csv")) == 2 * 5
     # re-analysing the saved embeddings gives the written tables
     again = analyze(load_embeddings(out / "embeddings.npz"), cfg)
-    np.testing.assert_allclose(pd.read_csv(out / "displacement.csv")["displacement"], again.displacement["displacement"], atol=1e-9)
+    np.testing.assert_allclose(
+        pd.read_csv(out / "displacement.csv")["displacement"], again.displacement["displacement"], atol=1e-9
+    )
     # the embeddings are sentence-transformers' own, with the instruction on the query only
     queries = load_queries(num_queries=8)
     st = SentenceTransformer(str(minilm_path), device="cpu")
@@ -150,7 +167,12 @@ def test_cli_two_copies_of_one_model_are_at_distance_zero(tmp_path, tiny_qwen3_p
     from minif2.cli import main as minif2
 
     out = tmp_path / "cli"
-    assert minif2(["analyze", "--models", "tiny-qwen3", f"copy={tiny_qwen3_path}", "--out", str(out), "--num-queries", "6"]) == 0
+    assert (
+        minif2(
+            ["analyze", "--models", "tiny-qwen3", f"copy={tiny_qwen3_path}", "--out", str(out), "--num-queries", "6"]
+        )
+        == 0
+    )
     d = pd.read_csv(out / "procrustes_distance.csv", index_col=0)
     assert d.loc["tiny-qwen3", "copy"] == pytest.approx(0.0, abs=1e-8)
     points = pd.read_csv(out / "point_distance.csv", index_col=0)

@@ -42,8 +42,12 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):
     notebooks.mkdir()
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("profile = 'tiny'", metadata={"tags": ["parameters"]})
-    nb.cells = [nbformat.v4.new_markdown_cell("# broken"), params, nbformat.v4.new_code_cell("x = 1"),
-                nbformat.v4.new_code_cell("raise ValueError('deliberate')")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# broken"),
+        params,
+        nbformat.v4.new_code_cell("x = 1"),
+        nbformat.v4.new_code_cell("raise ValueError('deliberate')"),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, notebooks / "00_broken.ipynb")
     monkeypatch.setattr(course, "ROOT", tmp_path)

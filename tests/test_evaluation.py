@@ -13,11 +13,11 @@ import torch
 from mteb.types import PromptType
 
 from minif2 import Embedder
-from minif2.eval_report import PAPER_MTEB_ENG_V2, category_averages, paper_comparison
-from minif2.evaluation import EvalConfig, cli, evaluate_models, main, resolve_tasks
-from minif2.mteb_model import F2LLM_PROMPTS, MtebEmbedder
-from minif2.eval_tasks import write_task_folder
-from minif2.tasks import TaskFormatError, load_local_task, load_local_tasks
+from minif2.data.task_folders import write_task_folder
+from minif2.evaluation.evaluate import EvalConfig, cli, evaluate_models, main, resolve_tasks
+from minif2.evaluation.mteb_model import F2LLM_PROMPTS, MtebEmbedder
+from minif2.evaluation.mteb_tasks import TaskFormatError, load_local_task, load_local_tasks
+from minif2.evaluation.report import PAPER_MTEB_ENG_V2, category_averages, paper_comparison
 
 WORDS = (
     "river mountain bank money loan credit forest tree leaf green music guitar piano song drum "
@@ -41,22 +41,53 @@ def _make_tasks(root: Path, seed: int = 0) -> Path:
     """One small task of each type (tens of rows), hard enough that scores sit between 0 and 1."""
     rng = random.Random(seed)
     labels = list(TOPICS)
-    docs = [{"_id": f"d{i}", "title": rng.choice(["", labels[i % 5]]), "text": _text(rng, labels[i % 5], 10)} for i in range(30)]
+    docs = [
+        {"_id": f"d{i}", "title": rng.choice(["", labels[i % 5]]), "text": _text(rng, labels[i % 5], 10)}
+        for i in range(30)
+    ]
     queries = [{"_id": f"q{i}", "text": _text(rng, labels[i % 5], 4, 0.3)} for i in range(15)]
-    qrels = [(f"q{i}", f"d{j}", 1) for i in range(15) for j in range(30) if j % 5 == i % 5 and rng.random() < 0.3] + [(f"q{i}", f"d{i}", 2) for i in range(15)]
-    write_task_folder(root / "ret", "ToyRetrieval", "retrieval", "Given a topic, retrieve passages about it.", corpus=docs, queries=queries, qrels=qrels)
+    qrels = [(f"q{i}", f"d{j}", 1) for i in range(15) for j in range(30) if j % 5 == i % 5 and rng.random() < 0.3] + [
+        (f"q{i}", f"d{i}", 2) for i in range(15)
+    ]
+    write_task_folder(
+        root / "ret",
+        "ToyRetrieval",
+        "retrieval",
+        "Given a topic, retrieve passages about it.",
+        corpus=docs,
+        queries=queries,
+        qrels=qrels,
+    )
     pairs = []
     for _ in range(30):
         a, b = rng.choice(labels), rng.choice(labels)
-        pairs.append({"sentence1": _text(rng, a), "sentence2": _text(rng, b), "score": float(a == b) * 3 + rng.random() * 2})
+        pairs.append(
+            {"sentence1": _text(rng, a), "sentence2": _text(rng, b), "score": float(a == b) * 3 + rng.random() * 2}
+        )
     write_task_folder(root / "sts", "ToySTS", "sts", "Retrieve semantically similar text.", test=pairs)
     labelled = lambda n: [{"text": _text(rng, t, 6, 0.6), "label": t} for t in labels for _ in range(n)]  # noqa: E731
-    write_task_folder(root / "cls", "ToyClassification", "classification", "Classify the topic of the text.", train=labelled(10), test=labelled(6))
+    write_task_folder(
+        root / "cls",
+        "ToyClassification",
+        "classification",
+        "Classify the topic of the text.",
+        train=labelled(10),
+        test=labelled(6),
+    )
     binary = lambda n: [{"text": _text(rng, t, 6, 0.7), "label": t} for t in ("finance", "nature") for _ in range(n)]  # noqa: E731
-    write_task_folder(root / "cls2", "ToyBinaryClassification", "classification", "Classify the topic of the text.", train=binary(10), test=binary(8))
+    write_task_folder(
+        root / "cls2",
+        "ToyBinaryClassification",
+        "classification",
+        "Classify the topic of the text.",
+        train=binary(10),
+        test=binary(8),
+    )
     write_task_folder(root / "clu", "ToyClustering", "clustering", "Identify the topic of the text.", test=labelled(8))
     pc = [{"sentence1": p["sentence1"], "sentence2": p["sentence2"], "label": int(p["score"] > 3)} for p in pairs]
-    write_task_folder(root / "pair", "ToyPairClassification", "pair_classification", "Retrieve text with the same topic.", test=pc)
+    write_task_folder(
+        root / "pair", "ToyPairClassification", "pair_classification", "Retrieve text with the same topic.", test=pc
+    )
     return root
 
 
@@ -94,20 +125,26 @@ def _score(model: object, task: object) -> float:
 
 
 @pytest.mark.parametrize("folder", ["ret", "sts", "cls", "cls2", "clu", "pair"])
-def test_minilm_score_equals_mteb_through_sentence_transformers(folder: str, task_root: Path, minilm: Embedder, sentence_transformer: object) -> None:
+def test_minilm_score_equals_mteb_through_sentence_transformers(
+    folder: str, task_root: Path, minilm: Embedder, sentence_transformer: object
+) -> None:
     ours = _score(MtebEmbedder(minilm), load_local_task(task_root / folder))
     reference = _score(sentence_transformer, load_local_task(task_root / folder))
     assert abs(ours - reference) < 1e-4
     assert 0.05 < ours < 0.999, f"fixture too easy or broken: {ours}"  # the comparison must be able to fail
 
 
-def test_instructions_go_on_queries_only(task_root: Path, tiny_qwen3_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_instructions_go_on_queries_only(
+    task_root: Path, tiny_qwen3_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = MtebEmbedder(str(tiny_qwen3_path))
     assert model.instructions  # a decoder: F2LLM-style by default
     calls: list[tuple[int, str | None]] = []
     original = Embedder.encode
 
-    def spy(self: Embedder, texts: list[str], *args: object, instruction: str | None = None, **kwargs: object) -> object:
+    def spy(
+        self: Embedder, texts: list[str], *args: object, instruction: str | None = None, **kwargs: object
+    ) -> object:
         calls.append((len(texts), instruction))
         return original(self, texts, *args, instruction=instruction, **kwargs)
 
@@ -125,13 +162,17 @@ def test_instructions_go_on_queries_only(task_root: Path, tiny_qwen3_path: Path,
     assert model.instruction(scifact, PromptType.document) is None
 
 
-def test_instructed_minilm_equals_sentence_transformers_with_prompts(task_root: Path, minilm: Embedder, minilm_path: Path) -> None:
+def test_instructed_minilm_equals_sentence_transformers_with_prompts(
+    task_root: Path, minilm: Embedder, minilm_path: Path
+) -> None:
     from sentence_transformers import SentenceTransformer
 
     instruction = "Given a topic, retrieve passages about it."
     prompts = {"query": f"Instruct: {instruction}\nQuery: "}
     ours = _score(MtebEmbedder(minilm, instructions=True), load_local_task(task_root / "ret"))
-    reference = _score(SentenceTransformer(str(minilm_path), device="cpu", prompts=prompts), load_local_task(task_root / "ret"))
+    reference = _score(
+        SentenceTransformer(str(minilm_path), device="cpu", prompts=prompts), load_local_task(task_root / "ret")
+    )
     plain = _score(MtebEmbedder(minilm), load_local_task(task_root / "ret"))
     assert abs(ours - reference) < 1e-4
     assert abs(ours - plain) > 1e-3  # the instruction really changed the queries
@@ -141,14 +182,18 @@ def test_two_checkpoints_in_a_row_get_their_own_cached_results(
     task_root: Path, tmp_path: Path, tiny_qwen3_path: Path, perturbed_qwen3: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = EvalConfig(cache_dir=str(tmp_path / "cache"), out_dir=str(tmp_path))
-    first = evaluate_models([str(tiny_qwen3_path), str(perturbed_qwen3)], str(task_root / "sts"), labels=["a", "b"], cfg=cfg)
+    first = evaluate_models(
+        [str(tiny_qwen3_path), str(perturbed_qwen3)], str(task_root / "sts"), labels=["a", "b"], cfg=cfg
+    )
     assert first["revision"].nunique() == 2
     assert abs(first["main_score"].iloc[0] - first["main_score"].iloc[1]) > 1e-3
     cached = list((tmp_path / "cache" / "results").rglob("ToySTS.json"))
     assert len(cached) == 2  # one per revision
     with monkeypatch.context() as patch:  # now both must come from the cache: encoding would fail
         patch.setattr(Embedder, "encode", lambda *a, **k: pytest.fail("re-encoded although cached"))
-        again = evaluate_models([str(perturbed_qwen3), str(tiny_qwen3_path)], str(task_root / "sts"), labels=["b", "a"], cfg=cfg)
+        again = evaluate_models(
+            [str(perturbed_qwen3), str(tiny_qwen3_path)], str(task_root / "sts"), labels=["b", "a"], cfg=cfg
+        )
     scores = dict(zip(first["model"], first["main_score"]))
     assert dict(zip(again["model"], again["main_score"])) == pytest.approx(scores, abs=1e-6)  # mteb stores 6 decimals
     # same name and weights, but the task's files changed: re-scored, not read from the stale cache
@@ -165,11 +210,23 @@ def test_two_checkpoints_in_a_row_get_their_own_cached_results(
     ("damage", "message"),
     [
         (lambda d: (d / "corpus.jsonl").unlink(), r"corpus\.jsonl is missing"),
-        (lambda d: (d / "queries.jsonl").write_text('{"_id": "q1"}\n'), r"queries\.jsonl:1: missing field\(s\) \['text'\]"),
-        (lambda d: (d / "queries.jsonl").write_text('{"_id": "q1", "text": "a"}\nnot json\n'), r"queries\.jsonl:2: not valid JSON"),
+        (
+            lambda d: (d / "queries.jsonl").write_text('{"_id": "q1"}\n'),
+            r"queries\.jsonl:1: missing field\(s\) \['text'\]",
+        ),
+        (
+            lambda d: (d / "queries.jsonl").write_text('{"_id": "q1", "text": "a"}\nnot json\n'),
+            r"queries\.jsonl:2: not valid JSON",
+        ),
         (lambda d: (d / "qrels" / "test.tsv").write_text("q\td\ts\n"), r"test\.tsv:1: the header must be"),
-        (lambda d: (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\tnope\t1\n"), r"test\.tsv: ids not found.*'nope'"),
-        (lambda d: (d / "task.json").write_text('{"name": "x", "type": "ranking"}'), r"task\.json: field 'type' is 'ranking'"),
+        (
+            lambda d: (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\tnope\t1\n"),
+            r"test\.tsv: ids not found.*'nope'",
+        ),
+        (
+            lambda d: (d / "task.json").write_text('{"name": "x", "type": "ranking"}'),
+            r"task\.json: field 'type' is 'ranking'",
+        ),
         (lambda d: (d / "task.json").unlink(), r"task\.json is missing"),
     ],
 )
@@ -193,8 +250,14 @@ def test_other_malformed_files(tmp_path: Path) -> None:
 
 
 def test_category_averages_by_hand() -> None:
-    df = pd.DataFrame({"task": list("abcd"), "type": ["STS", "STS", "Retrieval", "Clustering"],
-                       "main_score": [0.9, 0.7, 0.3, 0.5], "model": "m"})
+    df = pd.DataFrame(
+        {
+            "task": list("abcd"),
+            "type": ["STS", "STS", "Retrieval", "Clustering"],
+            "main_score": [0.9, 0.7, 0.3, 0.5],
+            "model": "m",
+        }
+    )
     row = category_averages(df).iloc[0]
     assert row["mean_task"] == pytest.approx(60.0)  # (90 + 70 + 30 + 50) / 4
     assert row["mean_type"] == pytest.approx(160 / 3)  # STS (90+70)/2 = 80, Retrieval 30, Clustering 50 -> 160/3
@@ -215,19 +278,26 @@ def test_hub_suites_resolve_offline() -> None:
         resolve_tasks("NoSuchTask")
 
 
-def test_main_writes_table_averages_paper_numbers_and_plot(task_root: Path, tmp_path: Path, tiny_qwen3_path: Path, perturbed_qwen3: Path) -> None:
+def test_main_writes_table_averages_paper_numbers_and_plot(
+    task_root: Path, tmp_path: Path, tiny_qwen3_path: Path, perturbed_qwen3: Path
+) -> None:
     tasks = tmp_path / "tasks"
     for name in ("sts", "clu"):
         (tasks / name).mkdir(parents=True)
         for f in (task_root / name).iterdir():
             (tasks / name / f.name).write_text(f.read_text())
-    cfg = EvalConfig(models=[str(tiny_qwen3_path), str(perturbed_qwen3)], labels=["base", "fine-tuned"],
-                     tasks=str(tasks), out_dir=str(tmp_path / "eval"))
+    cfg = EvalConfig(
+        models=[str(tiny_qwen3_path), str(perturbed_qwen3)],
+        labels=["base", "fine-tuned"],
+        tasks=str(tasks),
+        out_dir=str(tmp_path / "eval"),
+    )
     out = main(cfg)
     results = pd.read_csv(out / "results.csv")
     assert list(results.columns) == ["task", "type", "main_score", "metric", "model", "revision"]
     assert sorted(zip(results["model"], results["task"])) == sorted(
-        (m, t) for m in ("base", "fine-tuned") for t in ("ToySTS", "ToyClustering"))
+        (m, t) for m in ("base", "fine-tuned") for t in ("ToySTS", "ToyClustering")
+    )
     assert set(results["type"]) == {"STS", "Clustering"}
     averages = pd.read_csv(out / "category_averages.csv").set_index("model")
     base = results[results["model"] == "base"]
@@ -238,8 +308,21 @@ def test_main_writes_table_averages_paper_numbers_and_plot(task_root: Path, tmp_
 
 
 def test_cli_scores_a_model(task_root: Path, tmp_path: Path, tiny_qwen3_path: Path) -> None:
-    code = cli(["--model", str(tiny_qwen3_path), "--label", "tiny", "--tasks", str(task_root / "sts"),
-                "--out-dir", str(tmp_path / "cli"), "--instructions", "off", "--no-cache"])
+    code = cli(
+        [
+            "--model",
+            str(tiny_qwen3_path),
+            "--label",
+            "tiny",
+            "--tasks",
+            str(task_root / "sts"),
+            "--out-dir",
+            str(tmp_path / "cli"),
+            "--instructions",
+            "off",
+            "--no-cache",
+        ]
+    )
     assert code == 0
     results = pd.read_csv(tmp_path / "cli" / "results.csv")
     assert list(results["model"]) == ["tiny"] and list(results["task"]) == ["ToySTS"]
@@ -251,7 +334,9 @@ def test_max_rows_keeps_a_seeded_sample_with_its_relevant_documents(task_root: P
     small = load_local_task(task_root / "ret", max_rows=4)
     again = load_local_task(task_root / "ret", max_rows=4)
     split = small.dataset["default"]["test"]
-    assert len(split["queries"]) == 4 and list(split["queries"]["id"]) == list(again.dataset["default"]["test"]["queries"]["id"])
+    assert len(split["queries"]) == 4 and list(split["queries"]["id"]) == list(
+        again.dataset["default"]["test"]["queries"]["id"]
+    )
     relevant = {d for q in split["queries"]["id"] for d in split["relevant_docs"][q]}
     assert relevant <= set(split["corpus"]["id"]) and len(split["corpus"]) == len(relevant) + 12  # + 3 x 4 others
     assert small.metadata.revision != full.metadata.revision  # a cached full-size score is never reused

@@ -1,4 +1,4 @@
-"""minif2.losses against sentence-transformers' MNRL, a hand-computed case, gradients, and 2 real processes."""
+"""minif2.training against sentence-transformers' MNRL, a hand-computed case, gradients, and 2 real processes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from minif2.losses import f2llm_loss, gather, hard_negative_loss, in_batch_loss, matryoshka_dims
+from minif2.training.losses import f2llm_loss, gather, hard_negative_loss, in_batch_loss, matryoshka_dims
 
 TAU = 0.05
 
@@ -50,9 +50,11 @@ def test_hard_negative_equals_mnrl_for_one_query(mnrl):
 def test_hard_negative_is_mean_of_per_query_mnrl_and_differs_from_joint_mnrl(mnrl):
     b, n_neg = 6, 3
     q, p, n = _unit(b, 16, seed=5), _unit(b, 16, seed=6), _unit(b, n_neg, 16, seed=7)
-    per_query = [mnrl.compute_loss_from_embeddings([q[i : i + 1], p[i : i + 1], *n[i : i + 1].unbind(1)], None) for i in range(b)]
+    per_query = [
+        mnrl.compute_loss_from_embeddings([q[i : i + 1], p[i : i + 1], *n[i : i + 1].unbind(1)], None) for i in range(b)
+    ]
     torch.testing.assert_close(hard_negative_loss(q, p, n, TAU), torch.stack(per_query).mean(), rtol=1e-10, atol=1e-10)
-    # MNRL with b > 1 puts the other queries' documents into the same softmax: F2LLM does not (SPEC §1a)
+    # MNRL with b > 1 puts the other queries' documents into the same softmax: F2LLM does not (docs/recipe.md §1a)
     joint = mnrl.compute_loss_from_embeddings([q, p, *n.unbind(1)], None)
     assert joint.item() > hard_negative_loss(q, p, n, TAU).item() + 1e-3
 
@@ -93,7 +95,11 @@ def test_offset_selects_this_ranks_positives():
 
 
 def test_gradcheck_and_analytic_in_batch_gradient():
-    q, p, n = (_unit(3, 5, seed=10).requires_grad_(), _unit(3, 5, seed=11).requires_grad_(), _unit(3, 2, 5, seed=12).requires_grad_())
+    q, p, n = (
+        _unit(3, 5, seed=10).requires_grad_(),
+        _unit(3, 5, seed=11).requires_grad_(),
+        _unit(3, 2, 5, seed=12).requires_grad_(),
+    )
     # tau = 0.5 keeps finite differences well conditioned
     assert torch.autograd.gradcheck(lambda a, b, c: hard_negative_loss(a, b, c, 0.5), (q, p, n))
     assert torch.autograd.gradcheck(lambda a, b: in_batch_loss(a, b, 0.5), (q, p))
@@ -213,7 +219,9 @@ def test_two_processes_match_one_process_of_the_global_batch(tmp_path):
 
     for r, res in enumerate(ranks):
         gathered, offset, grad = res["uneven"]
-        torch.testing.assert_close(gathered, torch.tensor([0.0] * 2 + [1.0] * 4, dtype=torch.float64)[:, None].expand(6, 3))
+        torch.testing.assert_close(
+            gathered, torch.tensor([0.0] * 2 + [1.0] * 4, dtype=torch.float64)[:, None].expand(6, 3)
+        )
         assert offset == [0, 2][r]
         coef = torch.arange(6.0, dtype=torch.float64)[offset : offset + 2 + 2 * r]
         torch.testing.assert_close(grad, (WORLD * coef)[:, None].expand(-1, 3))  # both ranks' losses flow back
@@ -223,14 +231,3 @@ def test_no_negatives_given_as_none_or_empty_gives_zero_hard_loss():
     q, p = _unit(3, 8, seed=20), _unit(3, 8, seed=21)
     assert hard_negative_loss(q, p, None).item() == 0.0
     assert hard_negative_loss(q, p, q.new_zeros(3, 0, 8)).item() == 0.0
-
-
-def test_docstring_examples_run():
-    import doctest
-
-    import minif2.losses
-    import minif2.sampler
-
-    for module in (minif2.losses, minif2.sampler):
-        result = doctest.testmod(module)
-        assert result.attempted > 0 and result.failed == 0, module.__name__

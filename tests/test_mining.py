@@ -1,10 +1,9 @@
 """Mining: the rule on hand-built cases, search against references, and the whole step
-against sentence-transformers' ``mine_hard_negatives`` (SPEC §1)."""
+against sentence-transformers' ``mine_hard_negatives`` (docs/recipe.md §1)."""
 
 from __future__ import annotations
 
 import ast
-import doctest
 import importlib
 import inspect
 import json
@@ -13,13 +12,14 @@ import numpy as np
 import pytest
 
 import minif2.mining
-import minif2.search
+import minif2.mining.retrieve
 from minif2.config import save_config
-from minif2.mining import MiningConfig, apply_rule, exclusion_masks, main, mine_source, normalize_text, select_negatives
-from minif2.mining_report import sentence_transformers_negatives, show, st_kwargs
+from minif2.mining.mine import MiningConfig, main, mine_source
+from minif2.mining.report import sentence_transformers_negatives, show, st_kwargs
+from minif2.mining.retrieve import encode_cached, exact_search, faiss_search, search
+from minif2.mining.rule import apply_rule, exclusion_masks, select_negatives
 from minif2.model import EmbedderConfig
-from minif2.schema import Sample, read_unified, write_unified
-from minif2.search import encode_cached, exact_search, faiss_search, search
+from minif2.schema import Sample, normalize_text, read_unified, write_unified
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -46,7 +46,17 @@ class FakeTeacher:
 def stdlib_pairs(n: int = 80) -> list[Sample]:
     """Real text: (first docstring line -> function source without its docstring) from a few stdlib modules."""
     pairs: list[Sample] = []
-    for name in ["textwrap", "shlex", "string", "difflib", "fractions", "statistics", "csv", "json.decoder", "calendar"]:
+    for name in [
+        "textwrap",
+        "shlex",
+        "string",
+        "difflib",
+        "fractions",
+        "statistics",
+        "csv",
+        "json.decoder",
+        "calendar",
+    ]:
         for node in ast.walk(ast.parse(inspect.getsource(importlib.import_module(name)))):
             doc = ast.get_docstring(node) if isinstance(node, ast.FunctionDef) else None
             if doc and len(doc.split("\n")[0]) > 20:
@@ -57,8 +67,17 @@ def stdlib_pairs(n: int = 80) -> list[Sample]:
 
 
 # F2LLM's rule on one query: positive score 0.8 -> margin threshold 0.95 * 0.8 = 0.76
-DOCS = {"the positive": 0.97, "The  POSITIVE": 0.95, "What is  X": 0.93, "rank one": 0.9, "too close": 0.85,
-        "inside margin": 0.78, "hard negative": 0.7, "second negative": 0.6, "beyond top_k": 0.5}
+DOCS = {
+    "the positive": 0.97,
+    "The  POSITIVE": 0.95,
+    "What is  X": 0.93,
+    "rank one": 0.9,
+    "too close": 0.85,
+    "inside margin": 0.78,
+    "hard negative": 0.7,
+    "second negative": 0.6,
+    "beyond top_k": 0.5,
+}
 
 
 def test_hand_built_each_filter_removes_its_candidate():
@@ -68,34 +87,60 @@ def test_hand_built_each_filter_removes_its_candidate():
     indices = np.arange(len(corpus))[None, :]
     scores = np.array([list(DOCS.values())], dtype=np.float32)
     excluded = exclusion_masks(indices, [[0]], corpus_keys, np.array([keys[normalize_text("what is x")]]))  # the query
-    rule = apply_rule(indices, scores, np.array([0.8]), excluded, top_k=5, skip_top=1, max_score=0.8, relative_margin=0.95)
-    assert rule.removed == {"positive": 1, "identical_to_positive": 1, "same_as_query": 1, "skip_top": 1,
-                            "max_score": 1, "relative_margin": 1}
+    rule = apply_rule(
+        indices, scores, np.array([0.8]), excluded, top_k=5, skip_top=1, max_score=0.8, relative_margin=0.95
+    )
+    assert rule.removed == {
+        "positive": 1,
+        "identical_to_positive": 1,
+        "same_as_query": 1,
+        "skip_top": 1,
+        "max_score": 1,
+        "relative_margin": 1,
+    }
     assert [corpus[i] for i in np.flatnonzero(rule.keep[0])] == ["hard negative", "second negative"]
     assert rule.rank[0, 3:].tolist() == [1, 2, 3, 4, 5, 6]  # the three excluded texts take no rank
     assert select_negatives(rule.keep, 1)[0].tolist() == [False] * 6 + [True, False, False]
     # turning a filter off lets its candidate through
-    loose = apply_rule(indices, scores, np.array([0.8]), excluded, top_k=5, skip_top=0, max_score=None, relative_margin=None)
-    assert [corpus[i] for i in np.flatnonzero(loose.keep[0])] == ["rank one", "too close", "inside margin",
-                                                                  "hard negative", "second negative"]
+    loose = apply_rule(
+        indices, scores, np.array([0.8]), excluded, top_k=5, skip_top=0, max_score=None, relative_margin=None
+    )
+    assert [corpus[i] for i in np.flatnonzero(loose.keep[0])] == [
+        "rank one",
+        "too close",
+        "inside margin",
+        "hard negative",
+        "second negative",
+    ]
 
 
-@pytest.mark.parametrize("policy, expected", [
-    ("drop", None),
-    ("keep_fewer", ["inside margin", "hard negative", "second negative"]),
-    ("fill", ["inside margin", "hard negative", "second negative", "beyond top_k"]),
-])
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        ("drop", None),
+        ("keep_fewer", ["inside margin", "hard negative", "second negative"]),
+        ("fill", ["inside margin", "hard negative", "second negative", "beyond top_k"]),
+    ],
+)
 def test_mine_source_end_to_end_with_shortfall_policies(policy, expected, tmp_path):
     # the positive scores 0.97 here: threshold 0.9215, so only skip_top and max_score bite within the top 5
     teacher = FakeTeacher("what is x", {**DOCS, "given": 0.0})
-    samples = [Sample("what is x", "the positive"),
-               Sample("another query", "given", negatives=[d for d in DOCS if d != "the positive"])]  # kept as given
+    samples = [
+        Sample("what is x", "the positive"),
+        Sample("another query", "given", negatives=[d for d in DOCS if d != "the positive"]),
+    ]  # kept as given
     cfg = MiningConfig(top_k=5, skip_top=1, num_negatives={"retrieval": 4}, on_shortfall=policy, fill_top_k=10)
     result = mine_source(samples, teacher, cfg, cache_dir=tmp_path)
     mined = [r for r in result.samples if r["positive"] == "the positive"]
     assert result.report["kept_existing_negatives"] == 1 and result.report["mined"] == 1
-    assert result.report["removed"] == {"positive": 1, "identical_to_positive": 1, "same_as_query": 1, "skip_top": 1,
-                                        "max_score": 1, "relative_margin": 0}
+    assert result.report["removed"] == {
+        "positive": 1,
+        "identical_to_positive": 1,
+        "same_as_query": 1,
+        "skip_top": 1,
+        "max_score": 1,
+        "relative_margin": 0,
+    }
     assert result.report["shortfall"]["short"] == 1
     if expected is None:
         assert mined == [] and result.report["shortfall"]["dropped"] == 1 and result.report["samples_out"] == 1
@@ -111,8 +156,14 @@ def test_positive_is_never_a_negative_even_when_duplicated():
     # every document scores above the positive except a near-copy of it; nothing else passes
     docs = {"p": 0.5, " P ": 0.49, "a": 0.3, "b": 0.2}
     teacher = FakeTeacher("q", docs)
-    cfg = MiningConfig(top_k=10, skip_top=0, max_score=None, relative_margin=None, num_negatives={"retrieval": 3},
-                       on_shortfall="keep_fewer")
+    cfg = MiningConfig(
+        top_k=10,
+        skip_top=0,
+        max_score=None,
+        relative_margin=None,
+        num_negatives={"retrieval": 3},
+        on_shortfall="keep_fewer",
+    )
     out = mine_source([Sample("q", "p", negatives=[]), Sample("other", " P ", negatives=["a", "b"])], teacher, cfg)
     assert out.samples[0]["negatives"] == ["a", "b"]  # not "p", not " P "
     assert out.report["removed"]["positive"] == 1 and out.report["removed"]["identical_to_positive"] == 1
@@ -154,8 +205,8 @@ def test_encode_cache_hits_and_misses(tmp_path):
 def test_queries_get_their_instruction_only_when_the_teacher_expects_it(tmp_path):
     from types import SimpleNamespace
 
-    from minif2.mining import uses_instructions
-    from minif2.search import encode_queries
+    from minif2.mining.mine import uses_instructions
+    from minif2.mining.retrieve import encode_queries
 
     class Recorder(FakeTeacher):
         def encode(self, texts, batch_size=32, instruction=None, show_progress_bar=None):
@@ -172,15 +223,25 @@ def test_queries_get_their_instruction_only_when_the_teacher_expects_it(tmp_path
 
 
 def test_hardness_table_hand_computed():
-    from minif2.mining_report import hardness_table
+    from minif2.mining.report import hardness_table
+    from minif2.training import hard_negative_loss
 
     docs = {"pos": 0.9, "d1": 0.8, "d2": 0.7, "d3": 0.6, "d4": 0.5, "d5": 0.4, "d6": 0.3}
     teacher = FakeTeacher("q", docs)
     corpus = list(docs)
     corpus_emb, query_emb = teacher.encode(corpus), teacher.encode(["q"])
     rows = [{"query": "q", "positive": "pos"}]
-    table = hardness_table(query_emb, corpus_emb, corpus, rows, np.arange(7)[None], {("q", "pos"): ["d3", "d4"]},
-                           num=2, skip_top=2)
+    table = hardness_table(
+        query_emb,
+        corpus_emb,
+        corpus,
+        rows,
+        np.arange(7)[None],
+        {("q", "pos"): ["d3", "d4"]},
+        num=2,
+        skip_top=2,
+        loss_fn=hard_negative_loss,
+    )
     assert table.loc["mined", "mean negative score"] == pytest.approx(0.55, abs=1e-6)
     assert table.loc["skipped top ranks 1-2", "mean negative score"] == pytest.approx(0.75, abs=1e-6)
     assert 0.3 <= table.loc["random", "mean negative score"] <= 0.55  # drawn from d3..d6 only
@@ -208,13 +269,23 @@ def shared_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("embedding_cache")
 
 
-@pytest.mark.parametrize("rule", [dict(skip_top=0),  # both score filters on, no skip
-                                  dict(skip_top=5, max_score=None, relative_margin=None)])  # skip only
+@pytest.mark.parametrize(
+    "rule",
+    [
+        dict(skip_top=0),  # both score filters on, no skip
+        dict(skip_top=5, max_score=None, relative_margin=None),
+    ],
+)  # skip only
 def test_negatives_equal_sentence_transformers(rule, stdlib_samples, minilm_path, shared_cache):
-    from minif2.mining import load_teacher
+    from minif2.mining.mine import load_teacher
 
-    cfg = MiningConfig(top_k=30, num_negatives={"retrieval": 5, "clustering": 5, "classification": 1},
-                       on_shortfall="drop", search_backend="exact", **rule)
+    cfg = MiningConfig(
+        top_k=30,
+        num_negatives={"retrieval": 5, "clustering": 5, "classification": 1},
+        on_shortfall="drop",
+        search_backend="exact",
+        **rule,
+    )
     ours = mine_source(stdlib_samples, load_teacher(cfg), cfg, cache_dir=shared_cache)
     theirs = sentence_transformers_negatives(stdlib_samples, minilm_path, cfg, cache_folder=str(shared_cache / "st"))
     kit = {(r["query"], r["positive"]): r["negatives"] for r in ours.samples}
@@ -224,11 +295,23 @@ def test_negatives_equal_sentence_transformers(rule, stdlib_samples, minilm_path
 
 
 def test_main_writes_schema_report_config_and_reuses_cache(stdlib_samples, shared_cache, tmp_path):
-    data = write_unified({"code": stdlib_samples[:40],
-                          "labels": [Sample(s.query, "stdlib", negatives=["numpy"], task="classification") for s in stdlib_samples[:5]]},
-                         tmp_path / "unified")
-    cfg = MiningConfig(data_dir=str(data), out_dir=str(tmp_path / "mined"), cache_dir=str(shared_cache), top_k=20,
-                       num_negatives={"retrieval": 4, "clustering": 4, "classification": 1}, max_samples_per_source=30)
+    data = write_unified(
+        {
+            "code": stdlib_samples[:40],
+            "labels": [
+                Sample(s.query, "stdlib", negatives=["numpy"], task="classification") for s in stdlib_samples[:5]
+            ],
+        },
+        tmp_path / "unified",
+    )
+    cfg = MiningConfig(
+        data_dir=str(data),
+        out_dir=str(tmp_path / "mined"),
+        cache_dir=str(shared_cache),
+        top_k=20,
+        num_negatives={"retrieval": 4, "clustering": 4, "classification": 1},
+        max_samples_per_source=30,
+    )
     out = main(cfg)
     mined = read_unified(out)
     report = json.loads((out / "mining_report.json").read_text())
@@ -236,7 +319,9 @@ def test_main_writes_schema_report_config_and_reuses_cache(stdlib_samples, share
     assert code["truncated_by_max_samples"] == 10 and code["samples_in"] == 30
     assert code["samples_out"] == 30 - code["shortfall"]["dropped"] == len(mined["code"])
     assert all(len(r["negatives"]) == 4 and r["positive"] not in r["negatives"] for r in mined["code"])
-    assert mined["labels"]["negatives"] == [["numpy"]] * 5 and report["sources"]["labels"]["kept_existing_negatives"] == 5
+    assert (
+        mined["labels"]["negatives"] == [["numpy"]] * 5 and report["sources"]["labels"]["kept_existing_negatives"] == 5
+    )
     assert (out / "mining_config.yaml").is_file() and "QUERY" in show(out, "code", 0)
     # second run through the CLI: every embedding comes from the cache, same output
     save_config(cfg, tmp_path / "mine.yaml")
@@ -244,8 +329,3 @@ def test_main_writes_schema_report_config_and_reuses_cache(stdlib_samples, share
     again = json.loads((tmp_path / "again" / "mining_report.json").read_text())["sources"]["code"]
     assert again["cache_hits"] == {"corpus": True, "query_groups": 1}
     assert read_unified(tmp_path / "again")["code"]["negatives"] == mined["code"]["negatives"]
-
-
-def test_docstring_examples():
-    for module in (minif2.mining, minif2.search):
-        assert doctest.testmod(module).failed == 0

@@ -34,8 +34,12 @@ def test_minilm_matches_sentence_transformers(minilm_path):
 
 
 def test_pool_hand_computed():
-    hidden = torch.tensor([[[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]],  # right padded: 2 real tokens
-                           [[9.0, 9.0], [1.0, 1.0], [5.0, 3.0]]])  # left padded: 2 real tokens
+    hidden = torch.tensor(
+        [
+            [[1.0, 0.0], [3.0, 2.0], [9.0, 9.0]],  # right padded: 2 real tokens
+            [[9.0, 9.0], [1.0, 1.0], [5.0, 3.0]],
+        ]
+    )  # left padded: 2 real tokens
     mask = torch.tensor([[1, 1, 0], [0, 1, 1]])
     assert pool(hidden, mask, "last").tolist() == [[3.0, 2.0], [5.0, 3.0]]
     assert pool(hidden, mask, "mean").tolist() == [[2.0, 1.0], [3.0, 2.0]]
@@ -100,7 +104,9 @@ def test_save_load_sentence_transformers_and_automodel(tiny, tmp_path):
 
     st = SentenceTransformer(str(folder), device="cpu")
     np.testing.assert_allclose(st.encode(TEXTS), ours, atol=1e-5)
-    np.testing.assert_allclose(st.encode(TEXTS, prompt_name="retrieval"), tiny.encode(TEXTS, instruction=instruction), atol=1e-5)
+    np.testing.assert_allclose(
+        st.encode(TEXTS, prompt_name="retrieval"), tiny.encode(TEXTS, instruction=instruction), atol=1e-5
+    )
 
     hf = AutoModel.from_pretrained(folder)
     batch = again.tokenizer(TEXTS[:1], return_tensors="pt")
@@ -116,7 +122,9 @@ def test_bidirectional_attention_lets_early_tokens_see_later_ones(tiny_qwen3_pat
         emb = Embedder.from_pretrained(str(tiny_qwen3_path), pooling="mean", bidirectional=bidirectional)
         batch = emb.tokenize(texts)
         with torch.no_grad():
-            hidden = emb.backbone(input_ids=batch["input_ids"], **emb._attention_inputs(batch["attention_mask"])).last_hidden_state
+            hidden = emb.backbone(
+                input_ids=batch["input_ids"], **emb._attention_inputs(batch["attention_mask"])
+            ).last_hidden_state
         return hidden[:, 0]
 
     causal = first_token_states(False)

@@ -13,8 +13,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-EXPECTED = ["00_overview", "01_data_unification", "02_hard_negative_mining", "03_contrastive_training",
-            "04_mteb_scoring", "05_instruction_shift"]
+EXPECTED = [
+    "00_overview",
+    "01_data_unification",
+    "02_hard_negative_mining",
+    "03_contrastive_training",
+    "04_mteb_scoring",
+    "05_instruction_shift",
+]
 
 
 def _cells(notebook: Path) -> list[dict]:
@@ -28,7 +34,9 @@ def test_the_course_has_its_six_notebooks():
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_clean_with_parameters_goals_and_exercises(notebook):
     cells = _cells(notebook)
-    dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))]
+    dirty = [
+        i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
     assert not dirty, f"{notebook.name}: cells {dirty} have outputs; clear them before committing"
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{notebook.name}: needs exactly one cell tagged 'parameters'"
@@ -45,7 +53,11 @@ def test_notebook_runs_alone_headless(notebook, tmp_path):
 
     out = tmp_path / notebook.name
     pm.execute_notebook(
-        str(notebook), str(out), kernel_name="python3", cwd=str(ROOT), progress_bar=False,
+        str(notebook),
+        str(out),
+        kernel_name="python3",
+        cwd=str(ROOT),
+        progress_bar=False,
         parameters={"profile": "tiny", "run_dir": str(tmp_path / "run"), "seed": 0, "smoke": True, "solutions": True},
     )
     outputs = [o for c in _cells(out) for o in c.get("outputs", [])]

@@ -24,7 +24,9 @@ def test_environment_yml_matches_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     have = {d.replace(" ", "") for d in pip_section if not d.startswith("-")}
-    assert have == wanted, f"only in pyproject: {sorted(wanted - have)}; only in environment.yml: {sorted(have - wanted)}"
+    assert have == wanted, (
+        f"only in pyproject: {sorted(wanted - have)}; only in environment.yml: {sorted(have - wanted)}"
+    )
     assert any(str(d).startswith("pytorch") for d in env["dependencies"] if isinstance(d, str))
 
 

@@ -1,4 +1,4 @@
-"""minif2.procrustes: rotations recovered, distances invariant, kit == scipy, PCA dimension rules."""
+"""minif2.analysis: rotations recovered, distances invariant, kit == scipy, PCA dimension rules."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import pytest
 from scipy.linalg import orthogonal_procrustes as scipy_procrustes
 from sklearn.decomposition import PCA
 
-from minif2.procrustes import (
-    common_pca_dim, distance_matrix, fit_rotation, orthogonal_procrustes, pca_reduce, procrustes_distance,
-    random_rotation, select_reference,
+from minif2.analysis.procrustes import (
+    common_pca_dim,
+    distance_matrix,
+    fit_rotation,
+    orthogonal_procrustes,
+    pca_reduce,
+    procrustes_distance,
+    random_rotation,
+    select_reference,
 )
 
 

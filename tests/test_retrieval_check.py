@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minif2.retrieval_check import ndcg_at_k, retrieval_score
+from minif2.evaluation.retrieval import ndcg_at_k, retrieval_score
 
 
 def test_ndcg_matches_sklearn() -> None:
@@ -41,7 +41,9 @@ def test_retrieval_score_on_a_hand_made_task(tmp_path: Path) -> None:
     task = tmp_path / "T"
     (task / "qrels").mkdir(parents=True)
     (task / "task.json").write_text(json.dumps({"name": "T", "type": "retrieval", "instruction": "", "source": "x"}))
-    (task / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": d}) + "\n" for d in ("a", "b", "c")))
+    (task / "corpus.jsonl").write_text(
+        "".join(json.dumps({"_id": d, "title": "", "text": d}) + "\n" for d in ("a", "b", "c"))
+    )
     (task / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": q}) + "\n" for q in ("q1", "q2")))
     (task / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\ta\t1\nq2\tc\t1\n")
     emb = _Lookup({"q1": [1, 0], "q2": [0, 1], "a": [1, 0.1], "b": [0.2, 1], "c": [0.1, 0.9]})
@@ -62,18 +64,39 @@ def test_training_on_offline_data_improves_held_out_retrieval(tmp_path: Path) ->
     - full fine-tuning, lr 2e-5, batch 16, 80 steps (~12 min; this test): 0.110 / 0.20.
     LoRA at lr 2e-4 collapsed the embeddings (0.037 after 60 steps).
     """
-    from minif2 import Embedder, mining, trainer, unify
+    from minif2 import Embedder, mining
     from minif2.config import load_config, profile_path
+    from minif2.data import unify
+    from minif2.training import trainer
 
     data = tmp_path / "data"
     unify.main(load_config(unify.UnifyConfig, profile_path("tiny", "unify"), out_dir=str(data)))
-    mining.main(load_config(mining.MiningConfig, profile_path("tiny", "mine"), data_dir=str(data / "unified"),
-                            out_dir=str(data / "mined"), cache_dir=str(tmp_path / "cache")))
-    cfg = load_config(trainer.TrainConfig, profile_path("tiny", "train"), data_dir=str(data / "mined"),
-                      out_dir=str(tmp_path / "checkpoints"), progress=False, mode="full", lr=2e-5, max_steps=80,
-                      batch_size=16, warmup_steps=8, save_every_steps=0)
+    mining.main(
+        load_config(
+            mining.MiningConfig,
+            profile_path("tiny", "mine"),
+            data_dir=str(data / "unified"),
+            out_dir=str(data / "mined"),
+            cache_dir=str(tmp_path / "cache"),
+        )
+    )
+    cfg = load_config(
+        trainer.TrainConfig,
+        profile_path("tiny", "train"),
+        data_dir=str(data / "mined"),
+        out_dir=str(tmp_path / "checkpoints"),
+        progress=False,
+        mode="full",
+        lr=2e-5,
+        max_steps=80,
+        batch_size=16,
+        warmup_steps=8,
+        save_every_steps=0,
+    )
     task = data / "eval_tasks" / "CodeSearchHeldOut"
-    before = retrieval_score(Embedder.from_pretrained(cfg.model, max_length_tokens=cfg.max_length_tokens), task, max_queries=50)
+    before = retrieval_score(
+        Embedder.from_pretrained(cfg.model, max_length_tokens=cfg.max_length_tokens), task, max_queries=50
+    )
     after = retrieval_score(Embedder.from_pretrained(trainer.main(cfg)), task, max_queries=50)
     assert after["ndcg@10"] > before["ndcg@10"] + 0.02, (before, after)
     assert after["recall@10"] > before["recall@10"], (before, after)

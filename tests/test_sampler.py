@@ -1,4 +1,4 @@
-"""minif2.sampler: one source per micro-batch, size-proportional mix, exact coverage, determinism, resume."""
+"""minif2.training: one source per micro-batch, size-proportional mix, exact coverage, determinism, resume."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from minif2.sampler import SourceBatchSampler, negatives_for_step
+from minif2.training.sampler import SourceBatchSampler, negatives_for_step
 
 SIZES = {"msmarco": 50, "banking77": 23, "imdb": 12, "snli": 31}
 
@@ -164,6 +164,6 @@ def test_negatives_for_step_draws_k_distinct_seeded_positions():
     assert len({tuple(d) for d in draws}) > 190  # different steps, different negatives
     assert sorted(negatives_for_step(0, available=1)) == [0]  # classification keeps its one negative
     assert sorted(negatives_for_step(1, available=5)) == [0, 1, 2, 3, 4]
-    assert len(set(negatives_for_step(1, available=24, k=9))) == 9  # F2LLM-v2 clustering (SPEC §1b)
+    assert len(set(negatives_for_step(1, available=24, k=9))) == 9  # F2LLM-v2 clustering (docs/recipe.md §1b)
     position_counts = Counter(i for d in draws for i in d)
     assert chisquare([position_counts[i] for i in range(24)]).pvalue > 1e-3  # every position equally likely

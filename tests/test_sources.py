@@ -7,14 +7,19 @@ import json
 import pytest
 from datasets import Dataset
 
-from minif2.eval_tasks import read_eval_task, write_eval_task
-from minif2.hub_sources import load_hub_source
-from minif2.offline_data import split_code_pairs
-from minif2.sources import (
-    harvest_code_pairs, pairs_from_source, read_lee_background, read_lee_sts, read_newsgroups, read_polarity,
+from minif2.data.adapters import load_hub_source
+from minif2.data.sources import (
+    harvest_code_pairs,
+    pairs_from_source,
+    read_lee_background,
+    read_lee_sts,
+    read_newsgroups,
+    read_polarity,
     read_word_similarity,
 )
-from minif2.validation import SkipReport, UnifyError
+from minif2.data.task_folders import read_eval_task, write_eval_task
+from minif2.data.unify import split_code_pairs
+from minif2.data.validation import SkipReport, UnifyError
 
 SNIPPET = '''
 def add(a, b):
@@ -86,19 +91,35 @@ def test_gensim_corpora_shapes_and_known_values():
 
 
 def test_f2llm_parquet_loader_offline(tmp_path):
-    rows = {"query": ["q1", "q2"], "passage": ["p1", "p2"], **{f"negative_{i}": [f"n{i}a", f"n{i}b"] for i in (1, 2, 10)}}
+    rows = {
+        "query": ["q1", "q2"],
+        "passage": ["p1", "p2"],
+        **{f"negative_{i}": [f"n{i}a", f"n{i}b"] for i in (1, 2, 10)},
+    }
     Dataset.from_dict(rows).to_parquet(str(tmp_path / "msmarco.parquet"))
     out = load_hub_source(str(tmp_path / "msmarco.parquet"), "f2llm", "msmarco")
     assert [(s.query, s.positive, s.negatives, s.task) for s in out] == [
-        ("q1", "p1", ["n1a", "n2a", "n10a"], "retrieval"), ("q2", "p2", ["n1b", "n2b", "n10b"], "retrieval")]
-    Dataset.from_dict({"query": ["t"], "passage": ["label"], "negative_1": ["other"]}).to_parquet(str(tmp_path / "cls.parquet"))
+        ("q1", "p1", ["n1a", "n2a", "n10a"], "retrieval"),
+        ("q2", "p2", ["n1b", "n2b", "n10b"], "retrieval"),
+    ]
+    Dataset.from_dict({"query": ["t"], "passage": ["label"], "negative_1": ["other"]}).to_parquet(
+        str(tmp_path / "cls.parquet")
+    )
     assert load_hub_source(str(tmp_path / "cls.parquet"), "f2llm", "banking77")[0].task == "classification"
 
 
 def test_hub_loader_on_local_jsonl_validates_rows(tmp_path):
     path = tmp_path / "sts.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in [
-        {"sentence1": "a", "sentence2": "b", "score": 0.9}, {"sentence1": "c", "sentence2": "", "score": 0.95}]) + "\n")
+    path.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"sentence1": "a", "sentence2": "b", "score": 0.9},
+                {"sentence1": "c", "sentence2": "", "score": 0.95},
+            ]
+        )
+        + "\n"
+    )
     with pytest.raises(UnifyError, match=r"row|line 2, field 'sentence2': empty text"):
         load_hub_source(str(path), "sts", "stsbenchmark", threshold=0.8)
     report = SkipReport()
@@ -109,11 +130,25 @@ def test_hub_loader_on_local_jsonl_validates_rows(tmp_path):
 
 
 def test_eval_task_files_round_trip(tmp_path):
-    write_eval_task(tmp_path, "R", "retrieval", "Find code.", "code",
-                    corpus=[{"_id": "d0", "title": "", "text": "def f(): pass"}], queries=[{"_id": "q0", "text": "f"}],
-                    qrels=[("q0", "d0", 1)])
-    write_eval_task(tmp_path, "C", "classification", "Classify.", "x", train=[{"text": "a", "label": "1"}],
-                    test=[{"text": "b", "label": "2"}])
+    write_eval_task(
+        tmp_path,
+        "R",
+        "retrieval",
+        "Find code.",
+        "code",
+        corpus=[{"_id": "d0", "title": "", "text": "def f(): pass"}],
+        queries=[{"_id": "q0", "text": "f"}],
+        qrels=[("q0", "d0", 1)],
+    )
+    write_eval_task(
+        tmp_path,
+        "C",
+        "classification",
+        "Classify.",
+        "x",
+        train=[{"text": "a", "label": "1"}],
+        test=[{"text": "b", "label": "2"}],
+    )
     task = read_eval_task(tmp_path / "R")
     assert task["qrels"] == {"q0": {"d0": 1}} and task["queries"] == {"q0": "f"} and task["instruction"] == "Find code."
     assert (tmp_path / "R" / "qrels" / "test.tsv").read_text() == "query-id\tcorpus-id\tscore\nq0\td0\t1\n"

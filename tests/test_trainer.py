@@ -18,22 +18,31 @@ import torch
 
 from minif2.config import load_config, profile_path, save_config
 from minif2.schema import Sample, write_unified
-from minif2.trainer import TrainConfig, cli, train
-from minif2.training_data import load_training_data
-from minif2.training_log import read_metrics
+from minif2.training.checkpoint import read_metrics
+from minif2.training.sampler import load_training_data
+from minif2.training.trainer import TrainConfig, cli, train
 
 REPO = Path(__file__).resolve().parents[1]
-WORDS = ("apple banana cherry dog elephant fox grape house island jungle kite lemon mango night "
-         "ocean piano queen river sun tree").split()
+WORDS = (
+    "apple banana cherry dog elephant fox grape house island jungle kite lemon mango night "
+    "ocean piano queen river sun tree"
+).split()
 
 
 def _samples(rng: random.Random, source: str, n: int, task: str, n_neg: int) -> list[Sample]:
     out = []
     for _ in range(n):
         words = rng.sample(WORDS, 3)
-        out.append(Sample(query=" ".join(words), positive=" ".join(words + rng.sample(WORDS, 2)),
-                          negatives=[" ".join(rng.sample(WORDS, 4)) for _ in range(n_neg)],
-                          task=task, source=source, instruction="Find the matching text"))
+        out.append(
+            Sample(
+                query=" ".join(words),
+                positive=" ".join(words + rng.sample(WORDS, 2)),
+                negatives=[" ".join(rng.sample(WORDS, 4)) for _ in range(n_neg)],
+                task=task,
+                source=source,
+                instruction="Find the matching text",
+            )
+        )
     return out
 
 
@@ -42,14 +51,28 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A mined unified folder: a retrieval source (24 negatives) and a classification source (1)."""
     rng = random.Random(0)
     folder = tmp_path_factory.mktemp("mined")
-    return write_unified({"ret": _samples(rng, "ret", 24, "retrieval", 24),
-                          "clf": _samples(rng, "clf", 12, "classification", 1)}, folder)
+    return write_unified(
+        {"ret": _samples(rng, "ret", 24, "retrieval", 24), "clf": _samples(rng, "clf", 12, "classification", 1)}, folder
+    )
 
 
 def _cfg(data_dir: Path, out_dir: Path, **kw) -> TrainConfig:
-    base = dict(data_dir=str(data_dir), out_dir=str(out_dir), model="tiny-qwen3", batch_size=4, num_epochs=1,
-                lr=1e-3, warmup_steps=2, max_length_tokens=32, eval_every_steps=0, save_every_steps=0,
-                validation_fraction=0.1, progress=False, gradient_checkpointing=False, seed=0)
+    base = dict(
+        data_dir=str(data_dir),
+        out_dir=str(out_dir),
+        model="tiny-qwen3",
+        batch_size=4,
+        num_epochs=1,
+        lr=1e-3,
+        warmup_steps=2,
+        max_length_tokens=32,
+        eval_every_steps=0,
+        save_every_steps=0,
+        validation_fraction=0.1,
+        progress=False,
+        gradient_checkpointing=False,
+        seed=0,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -61,10 +84,10 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def test_schedule_is_transformers_cosine_with_floor() -> None:
-    """Warm-up + cosine from transformers, then never below min_lr (SPEC §1a: 1e-7)."""
+    """Warm-up + cosine from transformers, then never below min_lr (docs/recipe.md §1a: 1e-7)."""
     from transformers import get_cosine_schedule_with_warmup
 
-    from minif2.backends import build_optimizer
+    from minif2.training.backends import build_optimizer
 
     cfg = TrainConfig(lr=1e-3, min_lr=1e-5, warmup_steps=3)
     ours_opt, ours = build_optimizer(torch.nn.Linear(2, 2), cfg, total_steps=10)
@@ -88,7 +111,12 @@ def test_split_is_datasets_99_1_seed_0(data_dir: Path) -> None:
     batch = data.batch("ret", [0, 1], [5, 2])
     rows = data.train["ret"].select([0, 1])
     assert batch.queries[0] == f"Instruct: Find the matching text\nQuery: {rows[0]['query']}"
-    assert batch.negatives == [rows[0]["negatives"][5], rows[0]["negatives"][2], rows[1]["negatives"][5], rows[1]["negatives"][2]]
+    assert batch.negatives == [
+        rows[0]["negatives"][5],
+        rows[0]["negatives"][2],
+        rows[1]["negatives"][5],
+        rows[1]["negatives"][2],
+    ]
 
 
 def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Path) -> None:
@@ -104,7 +132,14 @@ def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Pat
     assert [r["step"] for r in rows] == list(range(1, 8))  # 21 // 4 + 10 // 4 = 7 single-source steps
     assert all(("in_batch" in r) == (r["source"] == "ret") for r in rows)  # in-batch loss for retrieval only
     valid = read_metrics(tmp_path / "run" / "metrics.jsonl", "validation")
-    assert {(r["step"], r["source"]) for r in valid} == {(3, "ret"), (3, "clf"), (6, "ret"), (6, "clf"), (7, "ret"), (7, "clf")}
+    assert {(r["step"], r["source"]) for r in valid} == {
+        (3, "ret"),
+        (3, "clf"),
+        (6, "ret"),
+        (6, "clf"),
+        (7, "ret"),
+        (7, "clf"),
+    }
     assert rows[-1]["lr"] == pytest.approx(1e-7)  # cosine reached its floor
 
     texts = ["a river in the jungle", "the queen plays piano at night"]
@@ -125,7 +160,9 @@ def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Pat
 @pytest.mark.parametrize("mode", ["full", "lora"])
 def test_kill_and_resume_gives_identical_weights(data_dir: Path, tmp_path: Path, mode: str) -> None:
     """Kill at step 5 (after the step-4 checkpoint); resume; the final weights equal an uninterrupted run's."""
-    kw = dict(mode=mode, save_every_steps=2, keep_checkpoints=1, eval_every_steps=3, lora_r=4, lora_alpha=8, lora_dropout=0.1)
+    kw = dict(
+        mode=mode, save_every_steps=2, keep_checkpoints=1, eval_every_steps=3, lora_r=4, lora_alpha=8, lora_dropout=0.1
+    )
     straight = train(_cfg(data_dir, tmp_path / "straight", **kw))
 
     class Killed(Exception):
@@ -161,7 +198,9 @@ def test_unmined_data_trains_on_in_batch_loss_alone(tmp_path: Path) -> None:
 def test_lora_and_qlora_train_on_cpu(data_dir: Path, tmp_path: Path) -> None:
     """LoRA and QLoRA (nf4 base via bitsandbytes) lower the training loss on repeated data."""
     for mode in ("lora", "qlora"):
-        cfg = _cfg(data_dir, tmp_path / mode, mode=mode, num_epochs=4, lr=3e-3, lora_r=8, lora_alpha=16, lora_dropout=0.0)
+        cfg = _cfg(
+            data_dir, tmp_path / mode, mode=mode, num_epochs=4, lr=3e-3, lora_r=8, lora_alpha=16, lora_dropout=0.0
+        )
         final = train(cfg)
         rows = [r for r in read_metrics(tmp_path / mode / "metrics.jsonl", "train") if r["source"] == "ret"]
         first, last = np.mean([r["loss"] for r in rows[:5]]), np.mean([r["loss"] for r in rows[-5:]])
@@ -181,8 +220,13 @@ def test_deepspeed_two_processes_match_single_process(data_dir: Path, tmp_path: 
     ds = _cfg(data_dir, tmp_path / "ds", max_steps=5, batch_size=2)
     save_config(ds, tmp_path / "ds.yaml")
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
-    proc = subprocess.run(["bash", str(REPO / "scripts" / "train_deepspeed.sh"), "--config", str(tmp_path / "ds.yaml")],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "train_deepspeed.sh"), "--config", str(tmp_path / "ds.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     a = read_metrics(tmp_path / "single" / "metrics.jsonl", "train")
     b = read_metrics(tmp_path / "ds" / "metrics.jsonl", "train")
@@ -200,7 +244,13 @@ def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:
         cfg = load_config(TrainConfig, path)
         assert cfg.temperature == 0.05, path
     paper = load_config(TrainConfig, profile_path("paper", "train"))
-    assert (paper.lr, paper.betas, paper.warmup_steps, paper.min_lr, paper.batch_size) == (8e-6, (0.9, 0.98), 500, 1e-7, 16)
+    assert (paper.lr, paper.betas, paper.warmup_steps, paper.min_lr, paper.batch_size) == (
+        8e-6,
+        (0.9, 0.98),
+        500,
+        1e-7,
+        16,
+    )
     save_config(_cfg(data_dir, tmp_path / "unused"), tmp_path / "cfg.yaml")
     assert cli(["--config", str(tmp_path / "cfg.yaml"), "--out-dir", str(tmp_path / "cli"), "--max-steps", "2"]) == 0
     assert len(read_metrics(tmp_path / "cli" / "metrics.jsonl", "train")) == 2

@@ -7,16 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from minif2.adapters import (
-    from_beir, from_classification_examples, from_classification_labels, from_clustering, from_nli, from_pairs,
-    from_sts, import_jsonl,
+from minif2.data.adapters import (
+    from_beir,
+    from_classification_examples,
+    from_classification_labels,
+    from_clustering,
+    from_nli,
+    from_pairs,
+    from_sts,
+    import_jsonl,
 )
-from minif2.dedup import dedup_samples, normalize_text, text_hash
-from minif2.eval_tasks import eval_texts, list_eval_tasks, read_eval_task
+from minif2.data.dedup import dedup_samples
+from minif2.data.task_folders import eval_texts, list_eval_tasks, read_eval_task
+from minif2.data.unify import UnifyConfig, cli, main
+from minif2.data.validation import SkipReport, UnifyError
 from minif2.instructions import SOURCE_INSTRUCTIONS, TYPE_INSTRUCTIONS, instruction_for
-from minif2.schema import Sample, read_unified, write_unified
-from minif2.unify import UnifyConfig, cli, main
-from minif2.validation import SkipReport, UnifyError
+from minif2.schema import Sample, normalize_text, read_unified, text_hash, write_unified
 
 INST = "Find it."
 
@@ -29,12 +35,27 @@ def _write(path: Path, lines: list[str]) -> Path:
 
 # ------------------------------------------------------------------ adapters
 
+
 def test_pairs_title_body_and_question_answer():
     rows = [{"title": "Tea", "body": "Tea is a drink."}, {"title": "Rust", "body": "Rust is iron oxide."}]
     out = from_pairs(rows, "wiki", "title", "body", instruction=INST)
     assert [s.to_dict() for s in out] == [
-        {"query": "Tea", "positive": "Tea is a drink.", "negatives": [], "task": "retrieval", "source": "wiki", "instruction": INST},
-        {"query": "Rust", "positive": "Rust is iron oxide.", "negatives": [], "task": "retrieval", "source": "wiki", "instruction": INST},
+        {
+            "query": "Tea",
+            "positive": "Tea is a drink.",
+            "negatives": [],
+            "task": "retrieval",
+            "source": "wiki",
+            "instruction": INST,
+        },
+        {
+            "query": "Rust",
+            "positive": "Rust is iron oxide.",
+            "negatives": [],
+            "task": "retrieval",
+            "source": "wiki",
+            "instruction": INST,
+        },
     ]
     qa = from_pairs([{"question": "2+2?", "answer": "4"}], "quiz", "question", "answer")
     assert (qa[0].query, qa[0].positive) == ("2+2?", "4")
@@ -42,7 +63,10 @@ def test_pairs_title_body_and_question_answer():
 
 
 def _beir(folder: Path, qrels: list[str]) -> Path:
-    _write(folder / "corpus.jsonl", ['{"_id": "d1", "title": "Tea", "text": "A drink."}', '{"_id": "d2", "title": "", "text": "Iron oxide."}'])
+    _write(
+        folder / "corpus.jsonl",
+        ['{"_id": "d1", "title": "Tea", "text": "A drink."}', '{"_id": "d2", "title": "", "text": "Iron oxide."}'],
+    )
     _write(folder / "queries.jsonl", ['{"_id": "q1", "text": "what is tea"}', '{"_id": "q2", "text": "what is rust"}'])
     _write(folder / "qrels" / "train.tsv", ["query-id\tcorpus-id\tscore", *qrels])
     return folder
@@ -65,17 +89,30 @@ def test_beir_unknown_id_names_file_line_field(tmp_path):
 
 
 def test_classification_label_as_document_one_negative_of_another_label():
-    rows = [{"text": "great film", "label": "pos"}, {"text": "dull film", "label": "neg"}, {"text": "fine", "label": "meh"}]
+    rows = [
+        {"text": "great film", "label": "pos"},
+        {"text": "dull film", "label": "neg"},
+        {"text": "fine", "label": "meh"},
+    ]
     out = from_classification_labels(rows, "reviews", seed=0, label_names={"pos": "positive", "neg": "negative"})
-    assert [(s.query, s.positive) for s in out] == [("great film", "positive"), ("dull film", "negative"), ("fine", "meh")]
+    assert [(s.query, s.positive) for s in out] == [
+        ("great film", "positive"),
+        ("dull film", "negative"),
+        ("fine", "meh"),
+    ]
     for s in out:
         assert len(s.negatives) == 1 and s.negatives[0] != s.positive and s.task == "classification"
         assert s.negatives[0] in {"positive", "negative", "meh"}
 
 
 def test_classification_example_form_positive_same_label_negative_other():
-    rows = [{"text": "a1", "label": 0}, {"text": "a2", "label": 0}, {"text": "b1", "label": 1}, {"text": "b2", "label": 1},
-            {"text": "c1", "label": 2}]  # label 2 has one text: no positive exists, so no sample
+    rows = [
+        {"text": "a1", "label": 0},
+        {"text": "a2", "label": 0},
+        {"text": "b1", "label": 1},
+        {"text": "b2", "label": 1},
+        {"text": "c1", "label": 2},
+    ]  # label 2 has one text: no positive exists, so no sample
     out = from_classification_examples(rows, "abc", seed=1)
     assert sorted((s.query, s.positive) for s in out) == [("a1", "a2"), ("a2", "a1"), ("b1", "b2"), ("b2", "b1")]
     for s in out:
@@ -93,19 +130,32 @@ def test_clustering_positive_same_cluster_negatives_from_others():
 
 
 def test_nli_entailment_positive_contradiction_negative():
-    rows = [{"premise": "A dog runs.", "hypothesis": "An animal moves.", "label": "entailment"},
-            {"premise": "A dog runs.", "hypothesis": "A cat sleeps.", "label": 2},
-            {"premise": "A dog runs.", "hypothesis": "The dog is brown.", "label": "neutral"},
-            {"premise": "No entailment here.", "hypothesis": "Whatever.", "label": 1}]
+    rows = [
+        {"premise": "A dog runs.", "hypothesis": "An animal moves.", "label": "entailment"},
+        {"premise": "A dog runs.", "hypothesis": "A cat sleeps.", "label": 2},
+        {"premise": "A dog runs.", "hypothesis": "The dog is brown.", "label": "neutral"},
+        {"premise": "No entailment here.", "hypothesis": "Whatever.", "label": 1},
+    ]
     out = from_nli(rows, "snli")
-    assert [s.to_dict() for s in out] == [{"query": "A dog runs.", "positive": "An animal moves.", "negatives": ["A cat sleeps."],
-                                           "task": "nli", "source": "snli", "instruction": instruction_for("snli")}]
+    assert [s.to_dict() for s in out] == [
+        {
+            "query": "A dog runs.",
+            "positive": "An animal moves.",
+            "negatives": ["A cat sleeps."],
+            "task": "nli",
+            "source": "snli",
+            "instruction": instruction_for("snli"),
+        }
+    ]
     assert from_nli(rows, "snli", include_neutral=True)[0].negatives == ["A cat sleeps.", "The dog is brown."]
 
 
 def test_sts_threshold_both_directions():
-    rows = [{"sentence1": "a", "sentence2": "b", "score": 4.5}, {"sentence1": "c", "sentence2": "d", "score": 4.0},
-            {"sentence1": "e", "sentence2": "f", "score": 3.9}]
+    rows = [
+        {"sentence1": "a", "sentence2": "b", "score": 4.5},
+        {"sentence1": "c", "sentence2": "d", "score": 4.0},
+        {"sentence1": "e", "sentence2": "f", "score": 3.9},
+    ]
     out = from_sts(rows, "stsb", threshold=4.0)
     assert [(s.query, s.positive) for s in out] == [("a", "b"), ("b", "a"), ("c", "d"), ("d", "c")]
     assert {s.task for s in out} == {"sts"}
@@ -152,6 +202,7 @@ def test_qrels_header_checked(tmp_path):
 
 # ------------------------------------------------------------------ de-duplication
 
+
 def test_normalisation_folds_case_whitespace_and_unicode():
     assert normalize_text("  Hello\u00a0\tWORLD \n") == "hello world"
     assert text_hash("ﬁle") == text_hash("FILE")  # NFKC ligature + case
@@ -159,9 +210,13 @@ def test_normalisation_folds_case_whitespace_and_unicode():
 
 
 def test_dedup_removes_exact_and_variants_and_reports():
-    samples = [Sample("Hello  World", "x", source="s"), Sample("y", "hello world\n", source="s"),
-               Sample("keep", "me", ["Hello World", "other"], source="s"), Sample("KEEP", "me", source="s"),
-               Sample("keep", "me", source="t")]
+    samples = [
+        Sample("Hello  World", "x", source="s"),
+        Sample("y", "hello world\n", source="s"),
+        Sample("keep", "me", ["Hello World", "other"], source="s"),
+        Sample("KEEP", "me", source="s"),
+        Sample("keep", "me", source="t"),
+    ]
     kept, report = dedup_samples(samples, ["hello world"])
     assert [(s.query, s.positive, s.negatives) for s in kept] == [("keep", "me", ["other"])]
     assert report.removed_eval_overlap == {"s": 2} and report.removed_repeats == {"s": 1, "t": 1}
@@ -169,6 +224,7 @@ def test_dedup_removes_exact_and_variants_and_reports():
 
 
 # ------------------------------------------------------------------ instructions and disk
+
 
 def test_instruction_registry():
     assert instruction_for("code_search") == SOURCE_INSTRUCTIONS["code_search"]
@@ -179,7 +235,9 @@ def test_instruction_registry():
 
 
 def test_round_trip_through_disk(tmp_path):
-    samples = from_nli([{"premise": "p", "hypothesis": "h", "label": 0}, {"premise": "p", "hypothesis": "c", "label": 2}], "nli")
+    samples = from_nli(
+        [{"premise": "p", "hypothesis": "h", "label": 0}, {"premise": "p", "hypothesis": "c", "label": 2}], "nli"
+    )
     samples += from_clustering([{"text": t, "label": t[0]} for t in ("a1", "a2", "b1", "b2")], "clu", 2)
     write_unified({"nli": samples[:1], "clu": samples[1:]}, tmp_path / "u")
     back = read_unified(tmp_path / "u")
@@ -188,9 +246,17 @@ def test_round_trip_through_disk(tmp_path):
 
 
 def _tiny_cfg(tmp_path: Path, **kw) -> UnifyConfig:
-    return UnifyConfig(out_dir=str(tmp_path / "data"), cache_dir=str(tmp_path / "cache"), code_max_files_per_library=25,
-                       max_samples_per_source=150, eval_code_corpus=120, eval_code_queries=50, eval_rows_per_split=40,
-                       eval_sts_pairs=100, **kw)
+    return UnifyConfig(
+        out_dir=str(tmp_path / "data"),
+        cache_dir=str(tmp_path / "cache"),
+        code_max_files_per_library=25,
+        max_samples_per_source=150,
+        eval_code_corpus=120,
+        eval_code_queries=50,
+        eval_rows_per_split=40,
+        eval_sts_pairs=100,
+        **kw,
+    )
 
 
 def test_main_writes_unified_and_eval_tasks_without_overlap(tmp_path):
@@ -205,8 +271,14 @@ def test_main_writes_unified_and_eval_tasks_without_overlap(tmp_path):
     tasks = {p.name: read_eval_task(p) for p in list_eval_tasks(out / "eval_tasks")}
     assert {t["type"] for t in tasks.values()} == {"retrieval", "sts", "classification", "clustering"}
     code = tasks["CodeSearchHeldOut"]
-    assert set(code["qrels"]) == set(code["queries"]) and all(d in code["corpus"] for r in code["qrels"].values() for d in r)
-    assert (out / "eval_tasks" / "CodeSearchHeldOut" / "qrels" / "test.tsv").read_text().startswith("query-id\tcorpus-id\tscore\n")
+    assert set(code["qrels"]) == set(code["queries"]) and all(
+        d in code["corpus"] for r in code["qrels"].values() for d in r
+    )
+    assert (
+        (out / "eval_tasks" / "CodeSearchHeldOut" / "qrels" / "test.tsv")
+        .read_text()
+        .startswith("query-id\tcorpus-id\tscore\n")
+    )
     banned = {text_hash(t) for t in eval_texts(out / "eval_tasks")}
     for data in unified.values():
         assert not banned & {text_hash(t) for t in list(data["query"]) + list(data["positive"])}
@@ -239,12 +311,3 @@ def test_cli_config_keys_win_over_profile(tmp_path):
     saved = yaml.safe_load((tmp_path / "d" / "unified" / "unify_config.yaml").read_text())
     assert saved["offline_sources"] == [] and saved["eval_code_queries"] == 500
     assert saved["max_samples_per_source"] == 500 and saved["seed"] == 3  # from the tiny profile / the flag
-
-
-@pytest.mark.parametrize("module", ["adapters", "dedup", "instructions", "sources", "validation"])
-def test_docstring_examples(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(f"minif2.{module}"))
-    assert result.attempted >= 1 and result.failed == 0

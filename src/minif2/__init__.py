@@ -8,8 +8,8 @@ Modules, one per step of the recipe (and the notebook that teaches it):
 - ``evaluation``  MTEB scoring (04)               - ``analysis`` Procrustes instruction shift (05)
 """
 
-from .assets import AssetError, list_assets, resolve_model
-from .model import Embedder, EmbedderConfig, format_query
+from minif2.assets import AssetError, list_assets, resolve_model
+from minif2.model import Embedder, EmbedderConfig, format_query
 
 __version__ = "0.1.0"
 __all__ = ["AssetError", "Embedder", "EmbedderConfig", "format_query", "list_assets", "resolve_model"]

@@ -1,5 +1,5 @@
 """``python -m minif2`` = ``minif2``."""
 
-from .cli import main
+from minif2.cli import main
 
 raise SystemExit(main())

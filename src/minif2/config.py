@@ -1,8 +1,8 @@
 """Typed configuration: dataclasses with commented defaults, loadable from YAML.
 
 Each pipeline stage keeps its defaults in ONE dataclass in its own module
-(``EmbedderConfig`` in ``model.py``, ``MiningConfig`` in ``mining.py``, ...), with
-the papers' numbers as defaults (../shared/SPEC.md). Named profiles are small YAML
+(``EmbedderConfig`` in ``model.py``, ``MiningConfig`` in ``mining/mine.py``, ...), with
+the papers' numbers as defaults (docs/recipe.md). Named profiles are small YAML
 files under ``configs/<profile>/<stage>.yaml`` that override only what differs
 (``tiny`` for a CPU, ``small-gpu`` for QLoRA on one GPU, ``paper`` for F2LLM).
 
@@ -21,7 +21,21 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["ConfigError", "PROFILES", "config_to_dict", "from_dict", "load_config", "profile_path", "save_config"]
+__all__ = [
+    "ConfigError",
+    "DATA_MIX_MILLIONS",
+    "MINING",
+    "MTEB_ENG_V2",
+    "MTEB_F2LLM_4B_BY_TYPE",
+    "PROFILES",
+    "TRAINING_4B",
+    "config_to_dict",
+    "from_dict",
+    "load_config",
+    "profile_path",
+    "save_config",
+]
+
 
 T = TypeVar("T")
 PROFILES = ("tiny", "small-gpu", "paper")
@@ -94,3 +108,59 @@ def save_config(config: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     return path
+
+
+# 6M open-source, non-synthetic samples (docs/recipe.md §1)
+DATA_MIX_MILLIONS = {"retrieval": 4.9, "classification": 0.2, "clustering": 0.8}
+
+# margin-based hard-negative mining (docs/recipe.md §1): teacher Qwen3-Embedding-0.6B
+MINING = {
+    "teacher": "Qwen/Qwen3-Embedding-0.6B",
+    "top_k": 100,  # passages retrieved per query
+    "skip_top": 5,  # ranks 1-5 dropped: likely false negatives
+    "max_score": 0.8,  # keep score < 0.8 ...
+    "relative_margin": 0.95,  # ... and score < 95% of the positive's score
+    "num_negatives": {"retrieval": 24, "clustering": 24, "classification": 1},
+    "negatives_per_step": 7,  # docs/recipe.md §1a: 7 of the 24 are sampled per micro-batch
+}
+
+# the 4B run of the released code (docs/recipe.md §1a); 0.6B / 1.7B values are not published
+TRAINING_4B = {
+    "optimizer": "AdamW",
+    "lr": 8e-6,
+    "betas": (0.9, 0.98),
+    "weight_decay": 0.01,
+    "warmup_steps": 500,
+    "schedule": "cosine",
+    "min_lr": 1e-7,
+    "epochs": 2,
+    "batch_per_gpu": 16,
+    "gpus": 32,
+    "global_batch": 512,
+    "max_length_tokens": 1024,
+    "grad_clip": 1.0,
+    "temperature": 0.05,
+    "zero_stage": 2,
+    "precision": "bf16",
+    "attention": "flash_attention_2",
+    "gradient_checkpointing": True,
+}
+
+# MTEB(eng, v2): (mean over tasks, mean over task types), recomputed from the public results (docs/recipe.md §1a)
+MTEB_ENG_V2 = {
+    "F2LLM-0.6B": (70.03, 63.29),
+    "F2LLM-1.7B": (72.01, 65.67),
+    "F2LLM-4B": (73.67, 67.29),
+    "Qwen3-Embedding-0.6B": (70.47, 64.72),
+}
+
+# F2LLM-4B per task type on MTEB(eng, v2) (docs/recipe.md §1a)
+MTEB_F2LLM_4B_BY_TYPE = {
+    "classification": 91.68,
+    "clustering": 68.54,
+    "pair_classification": 83.75,
+    "reranking": 50.05,
+    "retrieval": 59.63,
+    "sts": 84.20,
+    "summarization": 33.19,
+}

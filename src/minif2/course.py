@@ -10,10 +10,13 @@ This module only names places; the steps themselves live in their modules.
 
 from __future__ import annotations
 
+import math
+import runpy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["RunPaths", "repo_root", "run_paths"]
+__all__ = ["RunPaths", "check", "load_solutions", "repo_root", "run_paths"]
 
 
 def repo_root() -> Path:
@@ -67,3 +70,36 @@ def run_paths(run_dir: str | Path = "runs/latest") -> RunPaths:
         path = repo_root() / path
     path.mkdir(parents=True, exist_ok=True)
     return RunPaths(path)
+
+
+def _equal(answer: Any, expected: Any, rel_tol: float) -> bool:
+    if isinstance(expected, float) or isinstance(answer, float):
+        try:
+            return math.isclose(float(answer), float(expected), rel_tol=rel_tol, abs_tol=1e-9)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(expected, (list, tuple)) and isinstance(answer, (list, tuple)):
+        return len(answer) == len(expected) and all(
+            _equal(a, e, rel_tol) for a, e in zip(answer, expected, strict=True)
+        )
+    if isinstance(expected, str) and isinstance(answer, str):
+        return answer.strip().lower() == expected.strip().lower()
+    return bool(answer == expected)
+
+
+def check(name: str, answer: Any, expected: Any, hint: str = "", rel_tol: float = 1e-3) -> bool:
+    """Print whether ``answer`` matches ``expected`` (floats to ``rel_tol``); return the verdict."""
+    if answer is None:
+        print(f"{name}: not answered yet. {hint}".rstrip())
+        return False
+    ok = _equal(answer, expected, rel_tol)
+    print(f"{name}: {'correct' if ok else 'not quite'}" + ("" if ok or not hint else f". Hint: {hint}"))
+    return ok
+
+
+def load_solutions(notebook: str) -> dict[str, Any]:
+    """The ``answer_*`` variables of ``notebooks/solutions/<notebook>.py`` (teachers' copy)."""
+    path = repo_root() / "notebooks" / "solutions" / f"{notebook}.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"no solutions for {notebook}: {path} is missing")
+    return {k: v for k, v in runpy.run_path(str(path)).items() if k.startswith("answer_")}

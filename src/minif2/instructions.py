@@ -1,10 +1,10 @@
 """Task instructions: the one sentence that tells an embedder what a QUERY is for.
 
-F2LLM (SPEC §1) prefixes every training query with a task-specific instruction and
+F2LLM (docs/recipe.md §1) prefixes every training query with a task-specific instruction and
 leaves documents plain; at evaluation time it uses the same style of prompt per MTEB
-task (SPEC §1a: ``Instruct: {instruction}\\nQuery: `` on queries only). This module is
+task (docs/recipe.md §1a: ``Instruct: {instruction}\\nQuery: `` on queries only). This module is
 the single registry of those sentences, looked up by source name, task name or task
-type, so that training (``unify.py``) and evaluation (``evaluation.py``) agree.
+type, so that training (``data/unify.py``) and evaluation (``evaluation/evaluate.py``) agree.
 
 - ``SOURCE_INSTRUCTIONS``: the kit's training/evaluation sources (offline and hub).
 - MTEB task names: F2LLM's own prompts as registered in mteb
@@ -36,7 +36,7 @@ TYPE_INSTRUCTIONS: dict[str, str] = {
 
 # source or held-out task name -> instruction; the kit's own sources first, then common hub sources
 SOURCE_INSTRUCTIONS: dict[str, str] = {
-    # offline sources (sources.py) and the held-out tasks built from them (unify.py)
+    # offline sources (data/sources.py) and the held-out tasks built from them (data/unify.py)
     "code_search": "Given a description of what a Python function does, retrieve the function's code.",
     "code_library": "Classify the given Python docstring by the library it comes from.",
     "code_modules": "Identify the module a Python docstring belongs to.",
@@ -44,7 +44,8 @@ SOURCE_INSTRUCTIONS: dict[str, str] = {
     "word_similarity": "Retrieve words that are semantically similar to the given word.",
     "CodeSearchHeldOut": "Given a description of what a Python function does, retrieve the function's code.",
     "LeeSTS": "Retrieve semantically similar text.",
-    "PolarityClassification": "Classify the sentiment expressed in the given movie review sentence as positive or negative.",
+    "PolarityClassification": "Classify the sentiment expressed in the given movie review sentence as positive "
+    "or negative.",
     "NewsgroupsClustering": "Identify the topic or theme of the given news articles.",
     "CodeLibraryClassification": "Classify the given Python docstring by the library it comes from.",
     # hub training sources (F2LLM's published data uses names like these)
@@ -72,9 +73,9 @@ MTEB_FALLBACK: dict[str, str] = {
 
 @lru_cache(maxsize=1)
 def mteb_instructions() -> dict[str, str]:
-    """F2LLM's per-task MTEB prompts as mteb registers them (SPEC §1a), or the fallback table."""
+    """F2LLM's per-task MTEB prompts as mteb registers them (docs/recipe.md §1a), or the fallback table."""
     try:
-        from mteb.models.model_implementations.codefuse_models import prompts_dict
+        from mteb.models.model_implementations.codefuse_models import prompts_dict  # noqa: PLC0415 - private path of mteb, may move
     except Exception:  # noqa: BLE001 - a private path of mteb; any failure means "use the fallback"
         return dict(MTEB_FALLBACK)
     return {k: v for k, v in prompts_dict.items() if isinstance(v, str) and v}
@@ -107,3 +108,15 @@ def instruction_for(task_or_source: str, task_type: str | None = None) -> str:
         f"no instruction for '{task_or_source}' (task type {task_type!r}): add it to "
         f"minif2.instructions.SOURCE_INSTRUCTIONS or pass a task type from {sorted(TYPE_INSTRUCTIONS)}"
     )
+
+
+BASE = "Base"  # the condition without any instruction
+
+
+DEFAULT_INSTRUCTIONS: dict[str, str] = {  # docs/recipe.md §3, English renderings of the study's
+    "Retrieval": "Given a query, retrieve passages that answer the query.",
+    "Reranking": "Given a query, retrieve passages relevant to the query.",
+    "STS": "Given a query, find the passage most semantically similar to it.",
+    "Classification": "Classify the given query into the appropriate category.",
+    "Clustering": "Identify the topic of the given query.",
+}

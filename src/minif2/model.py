@@ -1,9 +1,9 @@
 """The Embedder: any HF backbone + pooling + L2 normalisation, with query instructions.
 
-F2LLM / Qwen3-Embedding (SPEC §1a): a decoder, EOS appended after truncation,
+F2LLM / Qwen3-Embedding (docs/recipe.md §1a): a decoder, EOS appended after truncation,
 embedding = hidden state of the last real token (the EOS), L2-normalised; queries
 carry ``Instruct: {instruction}\\nQuery: {text}``, documents nothing.
-QZhou (SPEC §2): mean pooling, optionally with the causal mask turned bidirectional.
+QZhou (docs/recipe.md §2): mean pooling, optionally with the causal mask turned bidirectional.
 MiniLM: an encoder with mean pooling.
 
 A saved Embedder is a folder that ``transformers.AutoModel`` and
@@ -13,7 +13,7 @@ and pooling, normalisation and prompts are written as sentence-transformers modu
 Bidirectional attention is NOT reproduced by those loaders (they run the backbone as
 its config says); :meth:`Embedder.save` warns when it is on.
 
-This module does not train; see ``trainer.py``. Taught in ``notebooks/00_overview.ipynb``
+This module does not train; see ``training/trainer.py``. Taught in ``notebooks/00_overview.ipynb``
 and used by every later notebook.
 """
 
@@ -28,10 +28,13 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from tokenizers import processors
 from torch import nn
 from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModel, AutoTokenizer, BitsAndBytesConfig
 
-from .assets import MODEL_ASSETS, AssetError, resolve_model
+from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
 
 __all__ = ["DEFAULT_QUERY_TEMPLATE", "Embedder", "EmbedderConfig", "format_query", "pool"]
 
@@ -42,10 +45,12 @@ Pooling = Literal["last", "mean"]
 
 @dataclass
 class EmbedderConfig:
-    """How a backbone becomes an embedder. Defaults follow F2LLM's released code (SPEC §1a)."""
+    """How a backbone becomes an embedder. Defaults follow F2LLM's released code (docs/recipe.md §1a)."""
 
     model: str = "tiny-qwen3"  # offline asset name, local folder, or hub id (e.g. Qwen/Qwen3-0.6B)
-    pooling: Pooling | None = None  # None: the asset's own ("mean" for minilm), else "last" for decoders, "mean" for encoders
+    pooling: Pooling | None = (
+        None  # None: the asset's own ("mean" for minilm), else "last" for decoders, "mean" for encoders
+    )
     normalize: bool = True  # L2-normalise, so dot product = cosine
     max_length_tokens: int = 1024  # F2LLM: 1023 text tokens + EOS
     append_eos: bool | None = None  # None: True exactly when pooling == "last"
@@ -88,7 +93,15 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -
 def _is_decoder(config: Any) -> bool:
     archs = getattr(config, "architectures", None) or []
     return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs) or config.model_type in {
-        "qwen3", "qwen2", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "phi3", "gpt2",
+        "qwen3",
+        "qwen2",
+        "llama",
+        "mistral",
+        "gemma",
+        "gemma2",
+        "gemma3_text",
+        "phi3",
+        "gpt2",
     }
 
 
@@ -98,7 +111,6 @@ def _install_eos_postprocessor(tokenizer: Any) -> None:
     Doing it in the tokenizer, not in Python, means truncation leaves room for the EOS and
     every loader of the saved folder (transformers, sentence-transformers) gets the same ids.
     """
-    from tokenizers import processors
 
     eos, eos_id = tokenizer.eos_token, tokenizer.eos_token_id
     if eos is None:
@@ -106,7 +118,11 @@ def _install_eos_postprocessor(tokenizer: Any) -> None:
     probe = tokenizer("a")["input_ids"]
     if probe and probe[-1] == eos_id:
         return  # already appends EOS
-    bos = tokenizer.bos_token if (tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id) else None
+    bos = (
+        tokenizer.bos_token
+        if (tokenizer.bos_token_id is not None and probe and probe[0] == tokenizer.bos_token_id)
+        else None
+    )
     head = f"{bos}:0 " if bos else ""
     special = [(eos, eos_id)] + ([(bos, tokenizer.bos_token_id)] if bos else [])
     tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
@@ -130,7 +146,6 @@ class Embedder(nn.Module):
     @classmethod
     def from_pretrained(cls, model: str | Path, **overrides: Any) -> Embedder:
         """Load an asset name, a local folder (a saved Embedder keeps its settings) or a hub id."""
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
 
         name = str(model)
         source = resolve_model(name)
@@ -139,8 +154,12 @@ class Embedder(nn.Module):
         settings.update({k: v for k, v in overrides.items() if v is not None})
         settings["model"] = name
         st_config = Path(source) / "sentence_bert_config.json"
-        if "max_length_tokens" not in settings and st_config.is_file():  # a plain sentence-transformers folder keeps its limit (MiniLM: 256)
-            settings["max_length_tokens"] = json.loads(st_config.read_text()).get("max_seq_length") or EmbedderConfig.max_length_tokens
+        if (
+            "max_length_tokens" not in settings and st_config.is_file()
+        ):  # a plain sentence-transformers folder keeps its limit (MiniLM: 256)
+            settings["max_length_tokens"] = (
+                json.loads(st_config.read_text()).get("max_seq_length") or EmbedderConfig.max_length_tokens
+            )
         config = EmbedderConfig(**settings)
         try:
             hf_config = AutoConfig.from_pretrained(source, trust_remote_code=config.trust_remote_code)
@@ -164,14 +183,17 @@ class Embedder(nn.Module):
         if config.append_eos:
             _install_eos_postprocessor(tokenizer)
 
-        kwargs: dict[str, Any] = {"dtype": getattr(torch, config.torch_dtype), "trust_remote_code": config.trust_remote_code}
+        kwargs: dict[str, Any] = {
+            "dtype": getattr(torch, config.torch_dtype),
+            "trust_remote_code": config.trust_remote_code,
+        }
         if config.attn_implementation:
             kwargs["attn_implementation"] = config.attn_implementation
         if config.load_in_4bit:
-            from transformers import BitsAndBytesConfig
-
             kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=getattr(torch, config.torch_dtype),
             )
         backbone = AutoModel.from_pretrained(source, **kwargs)
@@ -260,19 +282,23 @@ class Embedder(nn.Module):
         return out if convert_to_tensor else out.numpy()
 
     # ---------------------------------------------------------------- LoRA
-    def add_lora(self, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules: Sequence[str] | str = "all-linear") -> None:
+    def add_lora(
+        self, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules: Sequence[str] | str = "all-linear"
+    ) -> None:
         """Wrap the backbone with peft LoRA adapters (QLoRA when loaded with ``load_in_4bit``)."""
-        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
         if self.config.load_in_4bit:
             self.backbone = prepare_model_for_kbit_training(self.backbone, use_gradient_checkpointing=False)
-        lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout,
-                          target_modules=target_modules if isinstance(target_modules, str) else list(target_modules))
+        lora = LoraConfig(
+            r=r,
+            lora_alpha=alpha,
+            lora_dropout=dropout,
+            target_modules=target_modules if isinstance(target_modules, str) else list(target_modules),
+        )
         self.backbone = get_peft_model(self.backbone, lora)
 
     def merged_backbone(self) -> nn.Module:
         """The backbone with any LoRA adapters merged in (what gets saved)."""
-        from peft import PeftModel
 
         if isinstance(self.backbone, PeftModel):
             return self.backbone.merge_and_unload()
@@ -284,7 +310,9 @@ class Embedder(nn.Module):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if self.config.bidirectional:
-            warnings.warn("bidirectional attention is not recorded for transformers/sentence-transformers loaders", stacklevel=2)
+            warnings.warn(
+                "bidirectional attention is not recorded for transformers/sentence-transformers loaders", stacklevel=2
+            )
         backbone = self.merged_backbone()
         if self.config.load_in_4bit:
             backbone = backbone.dequantize()
@@ -303,25 +331,39 @@ class Embedder(nn.Module):
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
         ]
         if self.config.normalize:
-            modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+            modules.append(
+                {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+            )
             (path / "2_Normalize").mkdir(exist_ok=True)
         (path / "modules.json").write_text(json.dumps(modules, indent=2))
         (path / "sentence_bert_config.json").write_text(
             json.dumps({"max_seq_length": self.config.max_length_tokens, "do_lower_case": False}, indent=2)
         )
         (path / "1_Pooling").mkdir(exist_ok=True)
-        (path / "1_Pooling" / "config.json").write_text(json.dumps({
-            "word_embedding_dimension": self.dim,
-            "pooling_mode_cls_token": False,
-            "pooling_mode_mean_tokens": self.pooling == "mean",
-            "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False,
-            "pooling_mode_weightedmean_tokens": False,
-            "pooling_mode_lasttoken": self.pooling == "last",
-            "include_prompt": True,
-        }, indent=2))
+        (path / "1_Pooling" / "config.json").write_text(
+            json.dumps(
+                {
+                    "word_embedding_dimension": self.dim,
+                    "pooling_mode_cls_token": False,
+                    "pooling_mode_mean_tokens": self.pooling == "mean",
+                    "pooling_mode_max_tokens": False,
+                    "pooling_mode_mean_sqrt_len_tokens": False,
+                    "pooling_mode_weightedmean_tokens": False,
+                    "pooling_mode_lasttoken": self.pooling == "last",
+                    "include_prompt": True,
+                },
+                indent=2,
+            )
+        )
         prefix = self.config.query_template.split("{text}")[0]
         prompts = {name: prefix.format(instruction=instr) for name, instr in self.config.prompts.items()}
-        (path / "config_sentence_transformers.json").write_text(json.dumps({
-            "prompts": prompts, "default_prompt_name": None, "similarity_fn_name": "cosine",
-        }, indent=2))
+        (path / "config_sentence_transformers.json").write_text(
+            json.dumps(
+                {
+                    "prompts": prompts,
+                    "default_prompt_name": None,
+                    "similarity_fn_name": "cosine",
+                },
+                indent=2,
+            )
+        )

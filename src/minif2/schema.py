@@ -1,19 +1,24 @@
-"""The one sample shape every task is turned into (F2LLM, SPEC §1): (query, positive, negatives).
+"""The one sample shape every task is turned into (F2LLM, docs/recipe.md §1): (query, positive, negatives).
 
 A unified dataset is a folder with one parquet file per source (as F2LLM's code keeps
-its data, SPEC §1a) and a ``manifest.json``; each row has the columns below. The
+its data, docs/recipe.md §1a) and a ``manifest.json``; each row has the columns below. The
 instruction is stored raw and applied to the QUERY only, when it is encoded.
 
 This module fixes the contract between the steps (unify -> mine -> train); it does not
-build samples (``unify.py``) or find negatives (``mining.py``).
+build samples (``data/unify.py``) or find negatives (``mining/mine.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from datasets import Dataset, Features, Sequence, Value
 
 __all__ = [
     "COLUMNS",
@@ -21,7 +26,9 @@ __all__ = [
     "Sample",
     "TASK_TYPES",
     "features",
+    "normalize_text",
     "read_unified",
+    "text_hash",
     "training_family",
     "write_unified",
 ]
@@ -32,10 +39,15 @@ COLUMNS = ("query", "positive", "negatives", "task", "source", "instruction")
 # F2LLM has three training families (4.9M retrieval, 0.2M classification, 0.8M clustering);
 # its NLI / STS / QA sources are formatted as retrieval, and so are they here.
 _FAMILY = {
-    "retrieval": "retrieval", "sts": "retrieval", "nli": "retrieval", "pair_classification": "retrieval",
-    "reranking": "retrieval", "classification": "classification", "clustering": "clustering",
+    "retrieval": "retrieval",
+    "sts": "retrieval",
+    "nli": "retrieval",
+    "pair_classification": "retrieval",
+    "reranking": "retrieval",
+    "classification": "classification",
+    "clustering": "clustering",
 }
-# hard negatives mined per sample (SPEC §1): 24 for retrieval and clustering, 1 for classification
+# hard negatives mined per sample (docs/recipe.md §1): 24 for retrieval and clustering, 1 for classification
 NUM_NEGATIVES = {"retrieval": 24, "clustering": 24, "classification": 1}
 
 
@@ -56,7 +68,7 @@ class Sample:
     negatives: list[str] = field(default_factory=list)  # empty until mined (classification may come with one)
     task: str = "retrieval"  # one of TASK_TYPES
     source: str = "unknown"  # dataset name; every micro-batch is drawn from one source
-    instruction: str = ""  # task instruction for the query (SPEC §1: queries only)
+    instruction: str = ""  # task instruction for the query (docs/recipe.md §1: queries only)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,24 +76,32 @@ class Sample:
 
 def features() -> Any:
     """The ``datasets.Features`` of a unified dataset."""
-    from datasets import Features, Sequence, Value
 
-    return Features({
-        "query": Value("string"), "positive": Value("string"), "negatives": Sequence(Value("string")),
-        "task": Value("string"), "source": Value("string"), "instruction": Value("string"),
-    })
+    return Features(
+        {
+            "query": Value("string"),
+            "positive": Value("string"),
+            "negatives": Sequence(Value("string")),
+            "task": Value("string"),
+            "source": Value("string"),
+            "instruction": Value("string"),
+        }
+    )
 
 
-def write_unified(samples_by_source: dict[str, Any], folder: str | Path, extra_manifest: dict[str, Any] | None = None) -> Path:
+def write_unified(
+    samples_by_source: dict[str, Any], folder: str | Path, extra_manifest: dict[str, Any] | None = None
+) -> Path:
     """Write ``{source: Dataset | list[Sample]}`` as ``<folder>/<source>.parquet`` + ``manifest.json``."""
-    from datasets import Dataset
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     counts = {}
     for source, data in samples_by_source.items():
         if not isinstance(data, Dataset):
-            data = Dataset.from_list([s.to_dict() if isinstance(s, Sample) else dict(s) for s in data], features=features())
+            data = Dataset.from_list(
+                [s.to_dict() if isinstance(s, Sample) else dict(s) for s in data], features=features()
+            )
         data.to_parquet(str(folder / f"{source}.parquet"))
         counts[source] = len(data)
     manifest = {"sources": counts, **(extra_manifest or {})}
@@ -91,7 +111,6 @@ def write_unified(samples_by_source: dict[str, Any], folder: str | Path, extra_m
 
 def read_unified(folder: str | Path) -> dict[str, Any]:
     """``{source: Dataset}`` from a folder written by :func:`write_unified`, in manifest order."""
-    from datasets import Dataset
 
     folder = Path(folder)
     manifest = folder / "manifest.json"
@@ -105,3 +124,20 @@ def read_unified(folder: str | Path) -> dict[str, Any]:
             raise FileNotFoundError(f"{path} is listed in {manifest} but missing")
         out[source] = Dataset.from_parquet(str(path), features=features())
     return out
+
+
+_SPACE = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, case-fold, collapse every run of whitespace to one space, strip.
+
+    >>> normalize_text("  Hello\\u00a0 WORLD\\n")
+    'hello world'
+    """
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def text_hash(text: str) -> str:
+    """A 16-byte BLAKE2 hex digest of the normalised text: equal for case/space/Unicode variants."""
+    return hashlib.blake2b(normalize_text(text).encode("utf-8"), digest_size=16).hexdigest()

@@ -1,0 +1,109 @@
+"""Step 01: every source into one sample shape, (query, positive, negatives) + instruction.
+
+Modules, in the order the step runs:
+
+- ``validation``: Reading raw records with errors people can act on, and a strict or lenient mode.
+- ``sources``: Offline raw sources harvested at run time, and hub sources for users with the hub.
+- ``adapters``: Adapters: raw dataset shapes -> F2LLM's one sample shape (query, positive, negatives).
+- ``dedup``: De-duplication of training samples against evaluation data, by normalised-text hashing.
+- ``task_folders``: Held-out evaluation tasks on disk: the contract between the data step and evaluation.
+- ``unify``: Step 01: every source into one sample shape, (query, positive, negatives) + instruction.
+
+Everything a notebook needs is importable from here (``from minif2.data import ...``);
+taught in ``notebooks/01_data_unification.ipynb``.
+"""
+
+from __future__ import annotations
+
+from minif2.data.adapters import (
+    HUB_SOURCES,
+    SHAPES,
+    from_beir,
+    from_classification_examples,
+    from_classification_labels,
+    from_clustering,
+    from_nli,
+    from_pairs,
+    from_sts,
+    import_jsonl,
+    load_hub_source,
+)
+from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.sources import (
+    CODE_LIBRARIES,
+    ORIGINS,
+    default_cache_dir,
+    gensim_file,
+    harvest_code_pairs,
+    read_lee_background,
+    read_lee_sts,
+    read_newsgroups,
+    read_polarity,
+    read_word_similarity,
+)
+from minif2.data.task_folders import (
+    EVAL_TYPES,
+    eval_texts,
+    list_eval_tasks,
+    read_eval_task,
+    write_eval_task,
+    write_task_folder,
+)
+from minif2.data.unify import (
+    LIBRARY_NAMES,
+    ImportSpec,
+    UnifyConfig,
+    build_offline,
+    cli,
+    format_stats,
+    main,
+    source_stats,
+    split_code_pairs,
+)
+from minif2.data.validation import SkipReport, UnifyError, check_record, read_jsonl, read_tsv
+
+__all__ = [
+    "CODE_LIBRARIES",
+    "DedupReport",
+    "EVAL_TYPES",
+    "HUB_SOURCES",
+    "ImportSpec",
+    "LIBRARY_NAMES",
+    "ORIGINS",
+    "SHAPES",
+    "SkipReport",
+    "UnifyConfig",
+    "UnifyError",
+    "build_offline",
+    "check_record",
+    "cli",
+    "dedup_samples",
+    "default_cache_dir",
+    "eval_texts",
+    "format_stats",
+    "from_beir",
+    "from_classification_examples",
+    "from_classification_labels",
+    "from_clustering",
+    "from_nli",
+    "from_pairs",
+    "from_sts",
+    "gensim_file",
+    "harvest_code_pairs",
+    "import_jsonl",
+    "list_eval_tasks",
+    "load_hub_source",
+    "main",
+    "read_eval_task",
+    "read_jsonl",
+    "read_lee_background",
+    "read_lee_sts",
+    "read_newsgroups",
+    "read_polarity",
+    "read_tsv",
+    "read_word_similarity",
+    "source_stats",
+    "split_code_pairs",
+    "write_eval_task",
+    "write_task_folder",
+]

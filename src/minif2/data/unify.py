@@ -1,0 +1,373 @@
+"""Step 01: every source into one sample shape, (query, positive, negatives) + instruction.
+
+F2LLM's key simplification (docs/recipe.md §1) is one format for every task; QZhou (docs/recipe.md §2)
+lists how each source shape is transformed. :func:`main` runs the step:
+
+1. harvest the offline sources and write the held-out evaluation tasks (``data/unify.py``);
+2. import the user's own files or hub datasets, if configured (``data/adapters.py``,
+   ``data/adapters.py``), strictly or leniently (``data/validation.py``);
+3. de-duplicate the training samples against every evaluation text (``data/dedup.py``);
+4. write ``<out_dir>/unified/`` (one parquet per source + manifest with counts, origins,
+   licences, de-dup and skip reports, stats) and ``<out_dir>/eval_tasks/``.
+
+Negatives are mined in step 02 (``mining/mine.py``); classification and clustering samples
+leave here with their random negatives. Taught in ``notebooks/01_data_unification.ipynb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+import yaml
+
+from minif2.config import PROFILES, from_dict, load_config, profile_path, save_config
+from minif2.data.adapters import (
+    HUB_SOURCES,
+    from_classification_examples,
+    from_classification_labels,
+    from_clustering,
+    from_pairs,
+    from_sts,
+    import_jsonl,
+    load_hub_source,
+)
+from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.sources import (
+    CODE_LIBRARIES,
+    ORIGINS,
+    harvest_code_pairs,
+    read_lee_background,
+    read_lee_sts,
+    read_newsgroups,
+    read_polarity,
+    read_word_similarity,
+)
+from minif2.data.task_folders import eval_texts, write_eval_task
+from minif2.data.validation import SkipReport
+from minif2.instructions import instruction_for
+from minif2.schema import NUM_NEGATIVES, Sample, text_hash, write_unified
+
+__all__ = [
+    "ImportSpec",
+    "LIBRARY_NAMES",
+    "UnifyConfig",
+    "build_offline",
+    "cli",
+    "format_stats",
+    "main",
+    "source_stats",
+    "split_code_pairs",
+]
+
+
+OFFLINE_SOURCES = ("code_search", "code_library", "code_modules", "lee_news", "word_similarity")
+
+
+@dataclass
+class ImportSpec:
+    """One extra source: a local jsonl file / BEIR folder (``path``) or a dataset (``hub``)."""
+
+    name: str  # source name; also picks its instruction (instructions.py)
+    shape: str  # pairs | classification_labels | classification_examples | clustering | nli | sts | beir | f2llm
+    path: str | None = None  # local .jsonl file, or BEIR folder for shape "beir"
+    hub: str | None = None  # hub id or local parquet/jsonl (datasets.load_dataset), or a HUB_SOURCES name
+    split: str = "train"  # dataset split (hub) / qrels split (beir)
+    options: dict[str, Any] = field(default_factory=dict)  # adapter keywords: threshold, query_field, seed, ...
+
+
+@dataclass
+class UnifyConfig:
+    """Defaults = the full offline build (~18k code pairs; ~75 s on 2 cores, ~13 s once cached); tiny caps it."""
+
+    out_dir: str = "runs/latest/data"  # a run's data/ folder: unified/ and eval_tasks/ go inside
+    cache_dir: str | None = None  # harvest cache; None = <repo>/data/cache (git-ignored)
+    seed: int = 0  # every random choice (splits, caps, label and negative draws)
+    offline_sources: tuple[str, ...] = OFFLINE_SOURCES  # which offline training sources to build
+    code_libraries: tuple[str, ...] = CODE_LIBRARIES  # stdlib, numpy, torch, transformers
+    code_max_files_per_library: int | None = None  # None = every file; tiny: a seeded subset
+    code_max_code_chars: int = 2000  # skip longer functions (counted in the harvest manifest)
+    max_samples_per_source: int | None = None  # seeded cap per training source; None = all
+    classification_form: str = "labels"  # "labels" (label as document, F2LLM) | "examples" (docs/recipe.md §3)
+    clustering_negatives: int = NUM_NEGATIVES["clustering"]  # 24 random other-cluster texts (docs/recipe.md §1)
+    word_similarity_threshold: float = 7.0  # on the 0-10 human scale; >= this -> positive pair (a guess)
+    eval_code_corpus: int = 2000  # held-out code pairs (whole modules) -> retrieval corpus
+    eval_code_queries: int = 500  # queries of the held-out code retrieval task
+    eval_sts_pairs: int | None = None  # Lee STS pairs kept (None = all 1225)
+    eval_rows_per_split: int = 200  # classification/clustering rows per split (code library, newsgroups)
+    imports: list[dict[str, Any]] = field(default_factory=list)  # ImportSpec dicts (user files, hub data)
+    lenient: bool = False  # skip and count bad records instead of stopping at the first
+
+
+def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipReport) -> dict[str, list[Sample]]:
+    """Load each ``ImportSpec`` (as a dict from YAML) through the adapters and validation."""
+    out: dict[str, list[Sample]] = {}
+    for i, raw in enumerate(specs):
+        spec = from_dict(ImportSpec, raw, f"imports[{i}]")
+        if spec.hub is not None:
+            kwargs = {**HUB_SOURCES.get(spec.hub, {"path": spec.hub, "shape": spec.shape}), **spec.options}
+            kwargs.setdefault("shape", spec.shape)
+            out[spec.name] = load_hub_source(
+                source=spec.name, split=spec.split, lenient=lenient, report=report, **kwargs
+            )
+        elif spec.path is not None:
+            extra = {"split": spec.split} if spec.shape == "beir" else {}
+            out[spec.name] = import_jsonl(spec.path, spec.shape, spec.name, lenient, report, **extra, **spec.options)
+        else:
+            raise ValueError(f"imports[{i}] ('{spec.name}'): give either `path` (a local file) or `hub` (a dataset)")
+    return out
+
+
+def source_stats(samples_by_source: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per source: task, sample count, mean negatives, median/mean characters of queries and positives."""
+    rows = []
+    for source, data in samples_by_source.items():
+        items = [s if isinstance(s, dict) else s.to_dict() for s in data]
+        q = [len(s["query"]) for s in items] or [0]
+        p = [len(s["positive"]) for s in items] or [0]
+        n = [len(s["negatives"]) for s in items] or [0]
+        rows.append(
+            {
+                "source": source,
+                "task": items[0]["task"] if items else "-",
+                "samples": len(items),
+                "negatives_mean": round(statistics.fmean(n), 2),
+                "query_chars_median": statistics.median(q),
+                "query_chars_mean": round(statistics.fmean(q), 1),
+                "positive_chars_median": statistics.median(p),
+                "positive_chars_mean": round(statistics.fmean(p), 1),
+            }
+        )
+    return rows
+
+
+def format_stats(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width text table of :func:`source_stats` rows, with a total line."""
+    head = f"{'source':<18}{'task':<16}{'samples':>8}{'negs':>6}{'q chars':>9}{'pos chars':>10}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r['source']:<18}{r['task']:<16}{r['samples']:>8}{r['negatives_mean']:>6}"
+            f"{r['query_chars_median']:>9}{r['positive_chars_median']:>10}"
+        )
+    lines.append(f"{'total':<34}{sum(r['samples'] for r in rows):>8}   (chars: medians)")
+    return "\n".join(lines)
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide datasets' per-file progress bars (one per source) while writing; restore after."""
+
+    was_off = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_off:
+            datasets.enable_progress_bars()
+
+
+# library -> the label text used as the positive "document" (classification, label-as-document)
+LIBRARY_NAMES = {
+    "stdlib": "the Python standard library",
+    "numpy": "NumPy",
+    "torch": "PyTorch",
+    "transformers": "Hugging Face Transformers",
+}
+
+
+def _topic(module: str, library: str) -> str:
+    """Cluster label of a module: ``json.decoder`` -> ``json``; ``torch.nn.modules.conv`` -> ``torch.nn``."""
+    parts = module.split(".")
+    return parts[0] if library == "stdlib" else ".".join(parts[:2])
+
+
+def split_code_pairs(pairs: list[dict[str, Any]], eval_pairs: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Hold out whole modules, in a seeded order, until at least ``eval_pairs`` pairs are held out."""
+    by_module: dict[str, list[dict]] = defaultdict(list)
+    for p in pairs:
+        by_module[p["module"]].append(p)
+    modules = sorted(by_module)
+    random.Random(seed).shuffle(modules)
+    train, held = [], []
+    for m in modules:
+        (held if len(held) < eval_pairs else train).extend(by_module[m])
+    return train, held
+
+
+def _code_retrieval_task(held: list[dict], num_queries: int, seed: int) -> dict[str, Any]:
+    """BEIR data from held-out pairs: identical code is one document; a docstring shared by
+    several functions is one query with all of them relevant."""
+    corpus, doc_id = [], {}
+    for p in held:
+        h = text_hash(p["code"])
+        if h not in doc_id:
+            doc_id[h] = f"d{len(corpus)}"
+            corpus.append({"_id": doc_id[h], "title": "", "text": p["code"]})
+    relevant: dict[str, set[str]] = defaultdict(set)
+    text_of: dict[str, str] = {}
+    for p in held:
+        q = text_hash(p["query"])
+        relevant[q].add(doc_id[text_hash(p["code"])])
+        text_of.setdefault(q, p["query"])
+    chosen = sorted(relevant)
+    random.Random(seed).shuffle(chosen)
+    chosen = chosen[:num_queries]
+    queries = [{"_id": f"q{i}", "text": text_of[h]} for i, h in enumerate(chosen)]
+    qrels = [(f"q{i}", d, 1) for i, h in enumerate(chosen) for d in sorted(relevant[h])]
+    return {"corpus": corpus, "queries": queries, "qrels": qrels}
+
+
+def _split_rows(rows: list[dict], test_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    rows = list(rows)
+    random.Random(seed).shuffle(rows)
+    cut = int(round(len(rows) * (1 - test_fraction)))
+    return rows[:cut], rows[cut:]
+
+
+def _cap(rows: list, limit: int | None, seed: int) -> list:
+    return rows if limit is None or len(rows) <= limit else random.Random(seed).sample(rows, limit)
+
+
+def write_offline_eval_tasks(cfg: UnifyConfig, held: list[dict], root: Path) -> dict[str, dict[str, Any]]:
+    """Write the held-out tasks; returns {name: {type, source, rows}} for the manifest."""
+    written: dict[str, dict[str, Any]] = {}
+    s = cfg.seed
+
+    def put(name: str, kind: str, source: str, **data: Any) -> None:
+        write_eval_task(root, name, kind, instruction_for(name, kind), source, **data)
+        written[name] = {"type": kind, "source": source, **{k: len(v) for k, v in data.items()}}
+
+    put("CodeSearchHeldOut", "retrieval", "code", **_code_retrieval_task(held, cfg.eval_code_queries, s))
+    library_rows = [{"text": p["query"], "label": p["library"]} for p in held]
+    train, test = _split_rows(_cap(library_rows, 2 * cfg.eval_rows_per_split, s), 0.5, s)
+    put("CodeLibraryClassification", "classification", "code", train=train, test=test)
+    put("LeeSTS", "sts", "lee_sts", test=_cap(read_lee_sts(), cfg.eval_sts_pairs, s))
+    train, test = _split_rows(read_polarity(), 0.5, s)
+    put("PolarityClassification", "classification", "polarity", train=train, test=test)
+    news = [{"text": r["text"], "label": r["label"]} for r in read_newsgroups()]
+    put("NewsgroupsClustering", "clustering", "newsgroups", test=_cap(news, cfg.eval_rows_per_split, s))
+    return written
+
+
+def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sample]], dict[str, Any]]:
+    """Harvest the offline sources, write held-out tasks under ``eval_root``, return the training
+    samples per source (not yet de-duplicated) and a manifest fragment (origins, licences, counts)."""
+    pairs, harvest = harvest_code_pairs(
+        tuple(cfg.code_libraries), cfg.cache_dir, cfg.code_max_files_per_library, cfg.seed, cfg.code_max_code_chars
+    )
+    train, held = split_code_pairs(pairs, cfg.eval_code_corpus, cfg.seed)
+    eval_manifest = write_offline_eval_tasks(cfg, held, eval_root)
+    cap, s = cfg.max_samples_per_source, cfg.seed
+    train = _cap(train, None if cap is None else 3 * cap, s)  # bound the work; each source is capped below
+    docs = [{"text": p["query"], "label": p["library"], "module": p["module"]} for p in train]
+    classification = (
+        from_classification_labels(docs, "code_library", s, LIBRARY_NAMES)
+        if cfg.classification_form == "labels"
+        else from_classification_examples(docs, "code_library", s)
+    )
+    topics = [{"text": d["text"], "label": _topic(d["module"], d["label"])} for d in docs]
+    words = [r for name in ("wordsim353", "simlex999") for r in read_word_similarity(name)]
+    samples = {
+        "code_search": from_pairs([{"query": p["query"], "positive": p["code"]} for p in train], "code_search"),
+        "code_library": classification,
+        "code_modules": from_clustering(topics, "code_modules", cfg.clustering_negatives, s),
+        "lee_news": from_pairs(read_lee_background(), "lee_news", "lead", "body"),
+        "word_similarity": from_sts(words, "word_similarity", cfg.word_similarity_threshold),
+    }
+    samples = {k: _cap(v, cap, s) for k, v in samples.items() if k in cfg.offline_sources}
+    origin_keys = {
+        "code_search": list(cfg.code_libraries),
+        "code_library": list(cfg.code_libraries),
+        "code_modules": list(cfg.code_libraries),
+        "lee_news": ["lee_background"],
+        "word_similarity": ["wordsim353", "simlex999"],
+        "CodeSearchHeldOut": list(cfg.code_libraries),
+        "CodeLibraryClassification": list(cfg.code_libraries),
+        "LeeSTS": ["lee_sts"],
+        "PolarityClassification": ["polarity"],
+        "NewsgroupsClustering": ["newsgroups"],
+    }
+    origins = {
+        name: {k: ORIGINS[k] for k in keys}
+        for name, keys in origin_keys.items()
+        if name in samples or name in eval_manifest
+    }
+    fragment = {
+        "origins": origins,
+        "harvest": {k: v for k, v in harvest.items() if k != "origins"},
+        "code_split": {"train_pairs": len(train), "held_out_pairs": len(held)},
+        "eval_tasks": eval_manifest,
+    }
+    return samples, fragment
+
+
+def main(cfg: UnifyConfig) -> Path:
+    """Build ``<out_dir>/unified`` and ``<out_dir>/eval_tasks``; return ``<out_dir>``."""
+    out = Path(cfg.out_dir)
+    unified, eval_root = out / "unified", out / "eval_tasks"
+    for folder in (unified, eval_root):  # a rerun must not mix old files in
+        if folder.exists():
+            shutil.rmtree(folder)
+    eval_root.mkdir(parents=True)
+    samples, fragment = build_offline(cfg, eval_root) if cfg.offline_sources else ({}, {"eval_tasks": {}})
+    skips = SkipReport()
+    samples.update(import_sources(cfg.imports, cfg.lenient, skips))
+    dedup = DedupReport()
+    banned = list(eval_texts(eval_root))
+    kept = {}
+    for source, items in samples.items():
+        kept[source], dedup = dedup_samples(items, banned, dedup)
+    empty = sorted(s for s, items in kept.items() if not items)
+    kept = {s: items for s, items in kept.items() if items}
+    stats = source_stats(kept)
+    manifest = {
+        **fragment,
+        "dedup": dedup.to_dict(),
+        "skips": skips.to_dict(),
+        "stats": stats,
+        "empty_sources_dropped": empty,
+        "before_dedup": {s: len(v) for s, v in samples.items()},
+    }
+    with _quiet_datasets():
+        write_unified(kept, unified, manifest)
+    (unified / "stats.json").write_text(json.dumps(stats, indent=2))
+    save_config(cfg, unified / "unify_config.yaml")
+    print(format_stats(stats))
+    print(
+        f"de-duplication against {dedup.eval_texts} eval texts removed {dedup.to_dict()['total_removed']} samples"
+        + (f"; lenient mode skipped {skips.total} records {dict(skips.counts)}" if skips.total else "")
+    )
+    return out
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``minif2 unify [--profile tiny] [--config PATH] [--out-dir DIR] [--lenient]``."""
+    parser = argparse.ArgumentParser(prog="minif2 unify", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=PROFILES, help="configs/<profile>/unify.yaml")
+    parser.add_argument("--config", help="a unify YAML (overrides the profile)")
+    parser.add_argument("--out-dir", help="a run's data/ folder (default runs/latest/data)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--lenient", action="store_true", default=None, help="skip and count bad records")
+    args = parser.parse_args(argv)
+    explicit: dict[str, Any] = {}  # the keys written in --config win over --profile
+    if args.config:
+        from_file = load_config(UnifyConfig, args.config)  # validates, naming the file and key at fault
+        explicit = {k: getattr(from_file, k) for k in yaml.safe_load(Path(args.config).read_text()) or {}}
+    cfg = load_config(
+        UnifyConfig,
+        profile_path(args.profile, "unify") if args.profile else None,
+        **{**explicit, "out_dir": args.out_dir, "seed": args.seed, "lenient": args.lenient},
+    )
+    main(cfg)
+    return 0

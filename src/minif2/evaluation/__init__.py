@@ -1,0 +1,47 @@
+"""Step 04: MTEB scoring with instructions on queries only.
+
+Modules, in the order the step runs:
+
+- ``mteb_tasks``: Local evaluation tasks: plain files on disk -> real ``mteb`` task objects.
+- ``mteb_model``: The Embedder as an ``mteb`` model: instructions on queries only, one cache identity per checkpoint.
+- ``retrieval``: A quick before/after retrieval score on a held-out BEIR folder (notebook 03).
+- ``report``: Results of an evaluation as the paper reports them: a tidy table, category averages, a plot.
+- ``evaluate``: MTEB scoring of any Embedder, offline (local task folders) or on the hub (MTEB(eng, v2)).
+
+Everything a notebook needs is importable from here (``from minif2.evaluation import ...``);
+taught in ``notebooks/04_mteb_scoring.ipynb``.
+"""
+
+from __future__ import annotations
+
+from minif2.evaluation.evaluate import FAST_SUITE, EvalConfig, cli, evaluate_models, main, model_label, resolve_tasks
+from minif2.evaluation.mteb_model import F2LLM_PROMPTS, MtebEmbedder, model_revision, uses_instructions
+from minif2.evaluation.mteb_tasks import LOCAL_TASK_TYPES, MTEB_TYPE, TaskFormatError, load_local_task, load_local_tasks
+from minif2.evaluation.report import PAPER_MTEB_ENG_V2, RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
+from minif2.evaluation.retrieval import ndcg_at_k, retrieval_score
+
+__all__ = [
+    "EvalConfig",
+    "F2LLM_PROMPTS",
+    "FAST_SUITE",
+    "LOCAL_TASK_TYPES",
+    "MTEB_TYPE",
+    "MtebEmbedder",
+    "PAPER_MTEB_ENG_V2",
+    "RESULT_COLUMNS",
+    "TaskFormatError",
+    "category_averages",
+    "cli",
+    "evaluate_models",
+    "load_local_task",
+    "load_local_tasks",
+    "main",
+    "model_label",
+    "model_revision",
+    "ndcg_at_k",
+    "paper_comparison",
+    "plot_scores",
+    "resolve_tasks",
+    "retrieval_score",
+    "uses_instructions",
+]

@@ -1,0 +1,109 @@
+"""Results of an evaluation as the paper reports them: a tidy table, category averages, a plot.
+
+MTEB summarises a model two ways (docs/recipe.md §1a): the mean over all tasks, and the mean
+over task TYPES (first average the tasks of each type, then average the types), so
+that a type with many tasks (retrieval) does not dominate. Scores are shown x100,
+as on the leaderboard and in the paper.
+
+The paper's published MTEB(eng, v2) numbers (``PAPER_MTEB_ENG_V2``) are shown beside
+the user's for context only: the kit's offline suite is a different, much smaller set
+of tasks, so the two are not comparable number for number.
+
+This module does not run models (``evaluation/evaluate.py``). Taught in ``notebooks/04_mteb_scoring.ipynb``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from minif2.config import MTEB_ENG_V2, MTEB_F2LLM_4B_BY_TYPE
+
+__all__ = ["PAPER_MTEB_ENG_V2", "RESULT_COLUMNS", "category_averages", "paper_comparison", "plot_scores"]
+
+RESULT_COLUMNS = ["task", "type", "main_score", "metric", "model", "revision"]
+
+# MTEB(eng, v2) as published (minif2.config, docs/recipe.md §1a), x100, with mteb's task-type names.
+# mean_task = mean over the 41 tasks; mean_type = mean over the 7 task types.
+_MTEB_TYPE_NAME = {
+    "classification": "Classification",
+    "clustering": "Clustering",
+    "pair_classification": "PairClassification",
+    "reranking": "Reranking",
+    "retrieval": "Retrieval",
+    "sts": "STS",
+    "summarization": "Summarization",
+}
+PAPER_MTEB_ENG_V2: dict[str, dict[str, float]] = {
+    f"{model} (paper)": {"mean_task": mean_task, "mean_type": mean_type}
+    for model, (mean_task, mean_type) in MTEB_ENG_V2.items()
+}
+PAPER_MTEB_ENG_V2["F2LLM-4B (paper)"].update({_MTEB_TYPE_NAME[t]: v for t, v in MTEB_F2LLM_4B_BY_TYPE.items()})
+
+
+def category_averages(results: pd.DataFrame) -> pd.DataFrame:
+    """Tidy results -> one row per model: ``mean_task``, ``mean_type`` and the mean of each type, x100.
+
+    >>> df = pd.DataFrame({"task": ["a", "b", "c"], "type": ["STS", "STS", "Retrieval"],
+    ...                    "main_score": [0.8, 0.6, 0.4], "model": "m"})
+    >>> category_averages(df).round(2).to_dict("records")
+    [{'model': 'm', 'mean_task': 60.0, 'mean_type': 55.0, 'Retrieval': 40.0, 'STS': 70.0}]
+    """
+    rows = []
+    for model, group in results.groupby("model", sort=False):
+        per_type = group.groupby("type")["main_score"].mean() * 100
+        rows.append(
+            {
+                "model": model,
+                "mean_task": group["main_score"].mean() * 100,
+                "mean_type": per_type.mean(),
+                **per_type.to_dict(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def paper_comparison(averages: pd.DataFrame) -> pd.DataFrame:
+    """The user's category averages with the paper's rows under them (a ``suite`` column says which is which)."""
+    ours = averages.assign(suite="this run")
+    paper = pd.DataFrame([{"model": name, **scores} for name, scores in PAPER_MTEB_ENG_V2.items()]).assign(
+        suite="MTEB(eng, v2), published"
+    )
+    columns = ["model", "suite", "mean_task", "mean_type"]
+    columns += [c for c in dict.fromkeys([*averages.columns, *paper.columns]) if c not in columns]
+    return pd.concat([ours, paper], ignore_index=True)[columns]
+
+
+def plot_scores(results: pd.DataFrame, path: str | Path | None = None, title: str | None = None) -> Any:
+    """Grouped bars: one group per task, one bar per model (base vs fine-tuned), main score x100."""
+
+    models = list(dict.fromkeys(results["model"]))
+    tasks = list(dict.fromkeys(results["task"]))
+    table = (
+        results.pivot_table(index="task", columns="model", values="main_score").reindex(index=tasks, columns=models)
+        * 100
+    )
+    info = results.drop_duplicates("task").set_index("task")
+    fig, ax = plt.subplots(figsize=(max(7.0, 1.7 * len(tasks) + 2.5), 4.6))
+    width = 0.8 / max(1, len(models))
+    x = np.arange(len(tasks))
+    for i, model in enumerate(models):
+        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, table[model].to_numpy(), width, label=model)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
+    ax.set_xticks(
+        x, [f"{t}\n{info.loc[t, 'type']}: {info.loc[t, 'metric']}" for t in tasks], fontsize=8, rotation=20, ha="right"
+    )
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylabel("main score (x100)")
+    ax.set_xlabel("task (type: mteb's main metric)")
+    ax.set_ylim(min(0.0, float(np.nanmin(table.to_numpy())) - 5), 105)
+    ax.set_title(title or "MTEB main score per task: base vs fine-tuned")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig

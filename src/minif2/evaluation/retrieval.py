@@ -1,0 +1,79 @@
+"""A quick before/after retrieval score on a held-out BEIR folder (notebook 03).
+
+Notebook 03 wants one number, in seconds, that says whether training helped: nDCG@10
+and recall@10 of exact cosine search over a (sub-sampled) held-out retrieval task,
+queries with the task's instruction, documents plain (docs/recipe.md §1a). It is NOT the MTEB
+score: ``evaluation/evaluate.py`` runs mteb itself (notebook 04), and this module's numbers
+match it only for the same queries and corpus.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minif2.data.task_folders import read_eval_task
+
+__all__ = ["ndcg_at_k", "retrieval_score"]
+
+
+def ndcg_at_k(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
+    """nDCG@k with graded relevance and the linear gain (as BEIR / pytrec_eval's ``ndcg_cut``).
+
+    >>> round(ndcg_at_k(["b", "a"], {"a": 1}), 4)  # relevant doc at rank 2: 1/log2(3)
+    0.6309
+    """
+    dcg = sum(relevant.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(relevant.values(), reverse=True)[:k]))
+    return dcg / ideal if ideal > 0 else 0.0
+
+
+def retrieval_score(
+    embedder: Any,
+    task_folder: str | Path,
+    max_queries: int | None = None,
+    k: int = 10,
+    seed: int = 0,
+    batch_size: int = 32,
+) -> dict[str, Any]:
+    """nDCG@k and recall@k of ``embedder`` on a BEIR task folder (``unify`` writes them).
+
+    With ``max_queries``, a seeded subset of queries is scored against the corpus reduced to
+    their relevant documents plus an equal number of seeded others (so that it stays hard),
+    and the sizes used are returned with the scores.
+    """
+    task = read_eval_task(task_folder)
+    if task["type"] != "retrieval":
+        raise ValueError(f"{task_folder}: task type is {task['type']!r}; retrieval_score needs a retrieval task")
+    qids = sorted(q for q in task["qrels"] if q in task["queries"])
+    doc_ids = sorted(task["corpus"])
+    if max_queries is not None and len(qids) > max_queries:
+        rng = random.Random(seed)
+        qids = sorted(rng.sample(qids, max_queries))
+        wanted = {d for q in qids for d in task["qrels"][q]}
+        others = [d for d in doc_ids if d not in wanted]
+        doc_ids = sorted(wanted | set(rng.sample(others, min(len(others), len(wanted)))))
+    docs = [(task["corpus"][d].get("title", "") + " " + task["corpus"][d]["text"]).strip() for d in doc_ids]
+    q_emb = embedder.encode(
+        [task["queries"][q] for q in qids], batch_size=batch_size, instruction=task["instruction"] or None
+    )
+    d_emb = embedder.encode(docs, batch_size=batch_size)
+    scores = q_emb @ d_emb.T  # cosine: both L2-normalised
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    ndcg, recall = [], []
+    for row, q in zip(top, qids):
+        ranked = [doc_ids[j] for j in row]
+        relevant = {d: g for d, g in task["qrels"][q].items() if g > 0}
+        ndcg.append(ndcg_at_k(ranked, relevant, k))
+        recall.append(len(set(ranked) & set(relevant)) / max(len(relevant), 1))
+    return {
+        f"ndcg@{k}": float(np.mean(ndcg)),
+        f"recall@{k}": float(np.mean(recall)),
+        "queries": len(qids),
+        "corpus": len(doc_ids),
+        "task": task["name"],
+    }

@@ -1,0 +1,221 @@
+"""Atomic, resumable training checkpoints (issue 5; taught in ``notebooks/03_contrastive_training.ipynb``).
+
+A checkpoint is a folder ``<out_dir>/step-<N>/`` (N zero-padded to 7 digits) holding:
+
+- ``embedder/``: a minif2 Embedder folder (full fine-tuning), or ``adapter/``: the peft
+  LoRA adapter (LoRA / QLoRA: merging would alter the model being trained);
+- ``trainable.safetensors``: the trainable parameters exactly as they are (LoRA / QLoRA);
+- ``state.pt``: optimiser, scheduler, sampler and RNG states, the step and the epoch, all
+  as tensors, ints, floats and strings, so ``torch.load(weights_only=True)`` reads it;
+- ``train.yaml``: the resolved TrainConfig (the run can be repeated from it).
+
+It is written into ``.tmp-step-<N>`` and renamed with ``os.replace``, so a run killed
+mid-write leaves the previous checkpoint intact and never a half one. Under DeepSpeed the
+engine writes its own (partitioned) optimiser state into ``deepspeed/`` in the same folder.
+This module does not decide WHEN to checkpoint (``training/trainer.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+__all__ = [
+    "MetricsLog",
+    "capture_rng",
+    "checkpoint_dir",
+    "latest_checkpoint",
+    "load_state",
+    "plot_loss_curve",
+    "read_metrics",
+    "restore_rng",
+    "write_checkpoint",
+]
+
+
+STATE_FILE = "state.pt"
+TRAINABLE_FILE = "trainable.safetensors"
+_STEP = re.compile(r"^step-(\d+)$")
+
+
+def capture_rng() -> dict[str, Any]:
+    """Python, NumPy and torch (CPU + CUDA) generator states as weights_only-safe values."""
+    version, words, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, torch.tensor(words, dtype=torch.int64), gauss],
+        "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng`."""
+    version, words, gauss = state["python"]
+    random.setstate((version, tuple(int(w) for w in words.tolist()), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_dir(out_dir: str | Path, step: int) -> Path:
+    return Path(out_dir) / f"step-{step:07d}"
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    """The complete checkpoint with the highest step under ``out_dir`` (None if none)."""
+    root = Path(out_dir)
+    found = [
+        (int(m.group(1)), p) for p in root.glob("step-*") if (m := _STEP.match(p.name)) and (p / STATE_FILE).is_file()
+    ]
+    return max(found)[1] if found else None
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The parameters that receive gradients, by name (LoRA adapters, or everything in full FT)."""
+    return {name: p.detach().cpu().contiguous() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def write_checkpoint(
+    folder: Path,
+    *,
+    embedder: Any,
+    state: dict[str, Any],
+    config_yaml: str,
+    lora: bool,
+    is_main: bool = True,
+    engine: Any = None,
+    barrier: Any = None,
+) -> Path:
+    """Write one checkpoint atomically into ``folder`` (see the module docstring for its contents).
+
+    With several processes (DeepSpeed), every rank calls this; rank 0 writes the model and
+    the state, the engine writes its partitioned optimiser, and rank 0 renames at the end.
+    """
+
+    sync = barrier or (lambda: None)
+    tmp = folder.parent / f".tmp-{folder.name}"
+    if is_main:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    sync()
+    if engine is not None:
+        engine.save_checkpoint(str(tmp / "deepspeed"), tag="engine")
+    if is_main:
+        if lora:
+            embedder.backbone.save_pretrained(tmp / "adapter")
+            save_file(trainable_state(embedder), str(tmp / TRAINABLE_FILE))
+        else:
+            embedder.save(tmp / "embedder")
+        torch.save(state, tmp / STATE_FILE)
+        (tmp / "train.yaml").write_text(config_yaml)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    sync()
+    return folder
+
+
+def load_state(folder: Path) -> dict[str, Any]:
+    """The trainer state of a checkpoint (weights_only: no code is unpickled)."""
+    path = Path(folder) / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {folder} is not a complete minif2 checkpoint")
+    return torch.load(path, weights_only=True, map_location="cpu")
+
+
+def load_trainable(embedder: torch.nn.Module, folder: Path) -> int:
+    """Copy a checkpoint's ``trainable.safetensors`` into ``embedder``; returns how many tensors were set."""
+
+    saved = load_file(str(Path(folder) / TRAINABLE_FILE))
+    params = dict(embedder.named_parameters())
+    missing = sorted(set(saved) - set(params))
+    if missing:
+        raise KeyError(
+            f"{folder / TRAINABLE_FILE}: {len(missing)} tensors have no parameter in the model, e.g. {missing[:3]}"
+        )
+    with torch.no_grad():
+        for name, value in saved.items():
+            params[name].copy_(value)
+    return len(saved)
+
+
+def prune_checkpoints(out_dir: str | Path, keep: int) -> list[Path]:
+    """Delete all but the ``keep`` newest checkpoints; returns the deleted folders."""
+    root = Path(out_dir)
+    found = sorted((int(m.group(1)), p) for p in root.glob("step-*") if (m := _STEP.match(p.name)))
+    doomed = [p for _, p in found[:-keep]] if keep > 0 else []
+    for p in doomed:
+        shutil.rmtree(p, ignore_errors=True)
+    return doomed
+
+
+class MetricsLog:
+    """Append-only JSONL writer (only the main rank writes)."""
+
+    def __init__(self, path: str | Path, enabled: bool = True, resume_step: int | None = None) -> None:
+        self.path, self.enabled = Path(path), enabled
+        if not enabled:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is None:
+            self.path.write_text("")
+        elif self.path.is_file():  # keep rows up to the checkpoint, drop the killed tail
+            kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
+    """Rows of a metrics log, optionally only one split (``train`` / ``validation``)."""
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split") == split]
+
+
+def plot_loss_curve(
+    path: str | Path, ax: Any = None, smooth: int = 10, title: str = "Contrastive training loss"
+) -> Any:
+    """Plot training loss per step (raw and a ``smooth``-step moving average) and validation loss.
+
+    Returns the matplotlib Axes. The loss is the F2LLM total (hard + in-batch, docs/recipe.md §1a),
+    in nats; the x axis counts optimiser steps.
+    """
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    train = read_metrics(path, "train")
+    steps = np.array([r["step"] for r in train])
+    loss = np.array([r["loss"] for r in train])
+    ax.plot(steps, loss, alpha=0.35, label="train loss (per step)")
+    if len(loss) >= smooth > 1:
+        kernel = np.ones(smooth) / smooth
+        ax.plot(steps[smooth - 1 :], np.convolve(loss, kernel, mode="valid"), label=f"train loss ({smooth}-step mean)")
+    valid = read_metrics(path, "validation")
+    for source in sorted({r["source"] for r in valid}):
+        rows = [r for r in valid if r["source"] == source]
+        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], "o--", label=f"validation: {source}")
+    ax.set_title(title)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel("loss (nats)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax

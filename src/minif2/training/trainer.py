@@ -1,0 +1,332 @@
+"""F2LLM's one-stage contrastive fine-tuning: the training loop (docs/recipe.md §1, §1a; notebook 03).
+
+Reads in the order the loop runs: load the mined data and split it 99/1 per source;
+build the Embedder (full, LoRA or QLoRA) and the backend (one process or DeepSpeed
+ZeRO-2); then, per micro-batch, the sampler picks ONE source and its rows, the step's
+k negatives are drawn, queries and documents are embedded, ``losses.f2llm_loss`` gives
+hard + in-batch (retrieval only), and the backend accumulates, clips and steps AdamW with
+warm-up + cosine decay. Every ``eval_every_steps`` it logs both validation losses per
+source; every ``save_every_steps`` it writes an atomic checkpoint; ``resume=True``
+continues from the newest one with nothing lost or repeated. The result is
+``<out_dir>/final``: a minif2 Embedder folder that transformers and sentence-transformers load.
+
+Defaults are F2LLM's released 4B run (docs/recipe.md §1a); ``configs/<profile>/train*.yaml`` change
+what differs. This module does not mine negatives or score MTEB (``mining/mine.py``,
+``evaluation/evaluate.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm.auto import tqdm
+
+from minif2.config import PROFILES, config_to_dict, load_config, profile_path, save_config
+from minif2.model import Embedder
+from minif2.training import checkpoint as ckpt
+from minif2.training.backends import build_embedder, make_backend
+from minif2.training.checkpoint import MetricsLog
+from minif2.training.losses import f2llm_loss, hard_negative_loss, in_batch_loss
+from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
+
+__all__ = ["TrainConfig", "cli", "main", "micro_step", "train", "validation_losses"]
+
+Callback = Callable[[int, Embedder, dict[str, Any]], None]
+
+
+@dataclass
+class TrainConfig:
+    """Every training knob, with F2LLM's values (docs/recipe.md §1a, the released 4B run) as defaults."""
+
+    data_dir: str = "runs/latest/data/mined"  # unified folder with mined negatives (02's output)
+    out_dir: str = "runs/latest/checkpoints"  # checkpoints, metrics.jsonl and final/ go here
+    model: str = "Qwen/Qwen3-4B"  # F2LLM: Qwen3 base models 0.6B / 1.7B / 4B
+    mode: str = "full"  # full | lora | qlora (4-bit nf4 base + LoRA: the small-GPU path)
+    lora_r: int = 16  # LoRA rank (not in F2LLM, which fine-tunes fully)
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: str | list[str] = "all-linear"
+    backend: str = "single"  # single | deepspeed (ZeRO-2, launched by scripts/train_deepspeed.sh)
+    deepspeed_config: str | None = None  # None: configs/deepspeed/zero2.json
+    device: str = "auto"  # auto | cpu | cuda (single backend)
+    precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32 (F2LLM: bf16)
+    attn_implementation: str | None = None  # sdpa | flash_attention_2 (F2LLM) | eager; None = transformers' choice
+    gradient_checkpointing: bool = True  # F2LLM: on
+    max_length_tokens: int = 1024  # F2LLM: 1023 tokens + EOS
+    batch_size: int = 16  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
+    grad_accum: int = 1  # micro-batches per optimiser step (F2LLM: none)
+    num_epochs: int = 2  # F2LLM: 2
+    max_steps: int | None = None  # cap on optimiser steps (None: num_epochs of data)
+    lr: float = 8e-6  # F2LLM 4B: 8e-6
+    min_lr: float = 1e-7  # F2LLM: the cosine schedule is floored at 1e-7
+    betas: tuple[float, float] = (0.9, 0.98)  # F2LLM: (0.9, 0.98)
+    eps: float = 1e-8
+    weight_decay: float = 0.01  # F2LLM: 0.01
+    warmup_steps: int = 500  # F2LLM: 500, then cosine decay
+    max_grad_norm: float = 1.0  # F2LLM: clip at 1.0 (0 = no clipping)
+    temperature: float = 0.05  # F2LLM: tau = 0.05 (sentence-transformers scale 20)
+    num_negatives: int = 7  # F2LLM: 7 of the 24 mined per micro-batch (classification: its 1)
+    gather_mode: str = "autograd"  # autograd (kit) | no_grad | detached (F2LLM code), see losses.gather
+    validation_fraction: float = 0.01  # F2LLM: 1 % per source, seed 0
+    eval_every_steps: int = 1000  # validation losses every N steps, and at the end (0 = only at the end); a guess
+    save_every_steps: int = 1000  # checkpoint every N steps (0 = never); a guess
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk
+    log_every_steps: int = 1  # metrics.jsonl rows
+    resume: bool = False  # continue from the newest checkpoint in out_dir
+    seed: int = 0
+    progress: bool = True  # tqdm bar
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _embed_batch(
+    backend: Any, embedder: Embedder, batch: MicroBatch
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Embed queries and [positives; negatives] of one micro-batch -> q (b,d), p (b,d), n (b,k,d), tokens."""
+    q_tok = embedder.tokenize(batch.queries)
+    d_tok = embedder.tokenize(batch.positives + batch.negatives)
+    q = backend.forward(q_tok["input_ids"], q_tok["attention_mask"])  # (b, d)
+    docs = backend.forward(d_tok["input_ids"], d_tok["attention_mask"])  # (b + b*k, d)
+    b = len(batch.queries)
+    tokens = int(q_tok["attention_mask"].sum() + d_tok["attention_mask"].sum())
+    return q, docs[:b], docs[b:].reshape(b, batch.k, docs.shape[-1]), tokens  # k may be 0 (unmined data)
+
+
+def micro_step(
+    backend: Any,
+    embedder: Embedder,
+    data: TrainingData,
+    cfg: TrainConfig,
+    source: str,
+    indices: list[int],
+    micro: int,
+    boundary: bool,
+) -> tuple[dict[str, float], int, float | None]:
+    """One micro-batch: draw the step's negatives, embed, F2LLM loss, backward (and step at a boundary).
+
+    The negatives are drawn from the seed ``f"{seed}-{micro}"``: the same on every rank, and
+    the same after a resume. Returns the loss parts, the tokens processed and the grad norm.
+    """
+    k = min(cfg.num_negatives, data.negatives_available[source])
+    negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[source], k)
+    batch = data.batch(source, indices, negative_ids, template=embedder.config.query_template)
+    q, p, n, tokens = _embed_batch(backend, embedder, batch)
+    losses = f2llm_loss(q, p, n, batch.family, cfg.temperature, cfg.gather_mode)  # type: ignore[arg-type]
+    grad_norm = backend.backward(losses["loss"], boundary)
+    return {name: float(value.detach()) for name, value in losses.items()}, tokens, grad_norm
+
+
+@torch.no_grad()
+def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) -> dict[str, dict[str, float]]:
+    """Both losses per source on the validation split (docs/recipe.md §1a), on this process only.
+
+    Batches of ``cfg.batch_size`` in split order; every row uses its first k negatives, so the
+    figure is comparable across evaluations. The in-batch loss sees this batch only.
+    """
+    was_training = embedder.training
+    embedder.eval()
+    out: dict[str, dict[str, float]] = {}
+    for source, rows in data.validation.items():
+        k = min(cfg.num_negatives, data.negatives_available[source])
+        sums: dict[str, float] = {}
+        for start in range(0, len(rows), cfg.batch_size):
+            idx = list(range(start, min(start + cfg.batch_size, len(rows))))
+            batch = data.batch(source, idx, list(range(k)), "validation", embedder.config.query_template)
+            q = embedder.embed(batch.queries)
+            docs = embedder.embed(batch.positives + batch.negatives)
+            p, n = docs[: len(idx)], docs[len(idx) :].reshape(len(idx), k, docs.shape[-1])
+            parts = {"hard": hard_negative_loss(q, p, n, cfg.temperature)}
+            if batch.family == "retrieval":
+                parts["in_batch"] = in_batch_loss(q, p, cfg.temperature)
+            parts["loss"] = sum(parts.values())  # type: ignore[assignment]
+            for name, value in parts.items():
+                sums[name] = sums.get(name, 0.0) + float(value) * len(idx)
+        out[source] = {name: total / len(rows) for name, total in sums.items()}
+    embedder.train(was_training)
+    return out
+
+
+def _world() -> tuple[int, int]:
+    """(rank, world size) from the launcher's environment, before any process group exists."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
+    """Run (or resume) training; returns ``<out_dir>/final``. See the module docstring for the order."""
+    out_dir = Path(cfg.out_dir)
+    _seed_everything(cfg.seed)
+    data = load_training_data(cfg.data_dir, cfg.validation_fraction, seed=0)
+    rank, world = _world() if cfg.backend == "deepspeed" else (0, 1)
+    sampler = SourceBatchSampler(data.sizes, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world)
+    if len(sampler) == 0:
+        raise ValueError(
+            f"{cfg.data_dir}: no source has a full global batch of {sampler.global_batch_size}; lower batch_size"
+        )
+    total_steps = cfg.max_steps or (cfg.num_epochs * len(sampler)) // cfg.grad_accum
+
+    resume_from = ckpt.latest_checkpoint(out_dir) if cfg.resume else None
+    lora = cfg.mode in ("lora", "qlora")
+    source = (
+        str(resume_from / "embedder") if resume_from is not None and not lora and cfg.backend != "deepspeed" else None
+    )
+    embedder = build_embedder(cfg, source)
+    backend = make_backend(embedder, cfg, total_steps)
+    step, micro, epoch = 0, 0, 0
+    if resume_from is not None:
+        state = ckpt.load_state(resume_from)
+        if lora:
+            ckpt.load_trainable(embedder, resume_from)
+        backend.load_state_dict(state.get("backend", {}), resume_from)
+        sampler.load_state_dict(state["sampler"])
+        ckpt.restore_rng(state["rng"])
+        step, micro, epoch = int(state["step"]), int(state["micro"]), int(state["sampler"]["epoch"])
+    if backend.is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out_dir / "train.yaml")
+        summary = {"data": data.report, "sampler": sampler.summary(), "total_steps": total_steps, "world_size": world}
+        (out_dir / "run_summary.json").write_text(json.dumps(summary, indent=2))
+    log = MetricsLog(out_dir / "metrics.jsonl", enabled=backend.is_main, resume_step=step if resume_from else None)
+    embedder.train()
+
+    def save(at_step: int) -> None:
+        state = {
+            "step": at_step,
+            "micro": micro,
+            "sampler": sampler.state_dict(),
+            "rng": ckpt.capture_rng(),
+            "backend": backend.state_dict(),
+        }
+        ckpt.write_checkpoint(
+            ckpt.checkpoint_dir(out_dir, at_step),
+            embedder=embedder,
+            state=state,
+            lora=lora,
+            config_yaml=yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
+            is_main=backend.is_main,
+            engine=backend.engine,
+            barrier=backend.barrier,
+        )
+        if backend.is_main:
+            ckpt.prune_checkpoints(out_dir, cfg.keep_checkpoints)
+
+    def evaluate(at_step: int) -> None:
+        if backend.is_main and data.validation:
+            for src, values in validation_losses(embedder, data, cfg).items():
+                log.write({"split": "validation", "step": at_step, "source": src, **values})
+        backend.barrier()
+
+    bar = tqdm(
+        total=total_steps, initial=step, desc="train", unit="step", disable=not (cfg.progress and backend.is_main)
+    )
+    acc: dict[str, list[float]] = {}
+    sources: list[str] = []
+    tokens, t0 = 0, time.perf_counter()
+    while step < total_steps:
+        sampler.set_epoch(epoch)
+        for src, indices in sampler:
+            boundary = (micro + 1) % cfg.grad_accum == 0
+            losses, batch_tokens, grad_norm = micro_step(backend, embedder, data, cfg, src, indices, micro, boundary)
+            micro += 1
+            for name, value in losses.items():
+                acc.setdefault(name, []).append(value)
+            sources.append(src)
+            tokens += batch_tokens
+            if not boundary:
+                continue
+            step += 1
+            row = {
+                "split": "train",
+                "step": step,
+                "epoch": epoch,
+                "source": sources[0] if len(set(sources)) == 1 else "mixed",
+                **{name: backend.all_mean(float(np.mean(v))) for name, v in acc.items()},
+                "lr": backend.lr(),
+                "grad_norm": grad_norm,
+                "samples": len(sources) * sampler.global_batch_size,
+                "tokens": int(backend.all_mean(tokens) * world),
+                "time_s": time.perf_counter() - t0,
+            }
+            if step % cfg.log_every_steps == 0 or step == total_steps:
+                log.write(row)
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", source=row["source"])
+            acc, sources, tokens, t0 = {}, [], 0, time.perf_counter()
+            if cfg.eval_every_steps and step % cfg.eval_every_steps == 0 and step < total_steps:
+                evaluate(step)
+            if cfg.save_every_steps and step % cfg.save_every_steps == 0 and step < total_steps:
+                save(step)
+            if backend.is_main:
+                for callback in callbacks:
+                    callback(step, embedder, row)
+            if step >= total_steps:
+                break
+        epoch += 1
+    bar.close()
+    evaluate(step)
+    final = out_dir / "final"
+    if backend.is_main:
+        tmp = out_dir / ".tmp-final"
+        shutil.rmtree(tmp, ignore_errors=True)
+        embedder.save(tmp)
+        save_config(cfg, tmp / "train.yaml")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+    backend.barrier()
+    return final
+
+
+def main(cfg: TrainConfig) -> Path:
+    """The ``train`` stage: train and return the final Embedder folder (``<out_dir>/final``)."""
+    return train(cfg)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``minif2 train --profile tiny`` / ``--config configs/paper/train_4b.yaml --backend deepspeed``."""
+    parser = argparse.ArgumentParser(prog="minif2 train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="YAML file of TrainConfig fields")
+    parser.add_argument("--profile", choices=PROFILES, help="use configs/<profile>/train.yaml")
+    parser.add_argument("--data-dir", help="mined unified folder (default: the config's data_dir)")
+    parser.add_argument("--out-dir", help="where checkpoints, metrics.jsonl and final/ go")
+    parser.add_argument("--model", help="base model: asset name, folder or hub id")
+    parser.add_argument("--mode", choices=["full", "lora", "qlora"])
+    parser.add_argument("--backend", choices=["single", "deepspeed"])
+    parser.add_argument("--max-steps", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--resume", action="store_true", default=None, help="continue from the newest checkpoint")
+    parser.add_argument(
+        "--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS
+    )  # set by the deepspeed launcher
+    args = parser.parse_args(argv)
+    path = args.config or (profile_path(args.profile, "train") if args.profile else None)
+    cfg = load_config(
+        TrainConfig,
+        path,
+        data_dir=args.data_dir,
+        out_dir=args.out_dir,
+        model=args.model,
+        mode=args.mode,
+        backend=args.backend,
+        max_steps=args.max_steps,
+        seed=args.seed,
+        resume=args.resume,
+    )
+    final = main(cfg)
+    if _world()[0] == 0:
+        print(f"final embedder: {final}")
+    return 0

@@ -1,0 +1,133 @@
+"""The house rules that keep the kit readable: stage packages, import direction, docstring examples, lint."""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import importlib
+import pkgutil
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import minif2
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "minif2"
+STAGES = ["data", "mining", "training", "evaluation", "analysis"]  # in the order of the recipe (notebooks 01-05)
+MODULES = sorted(m.name for m in pkgutil.walk_packages(minif2.__path__, "minif2.") if m.name != "minif2.__main__")
+
+
+def _imports(path: Path) -> set[str]:
+    """The minif2 modules a file imports (anywhere in it), as dotted names."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("minif2"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("minif2")}
+    return found
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_one_subpackage_per_stage():
+    for stage in STAGES:
+        assert (PACKAGE / stage / "__init__.py").is_file(), stage
+        package = importlib.import_module(f"minif2.{stage}")
+        for name in ("main", "cli"):
+            assert callable(getattr(package, name, None)), f"minif2.{stage} does not export {name}"
+
+
+def test_no_stage_imports_a_later_stage():
+    for path in PACKAGE.rglob("*.py"):
+        module = _module_name(path)
+        stage = module.split(".")[1] if module.count(".") >= 1 else None
+        if stage not in STAGES:
+            continue
+        for imported in _imports(path):
+            parts = imported.split(".")
+            if len(parts) > 1 and parts[1] in STAGES:
+                assert STAGES.index(parts[1]) <= STAGES.index(stage), (
+                    f"{path}: stage {stage} imports later stage {imported}"
+                )
+
+
+def test_shared_modules_import_no_stage():
+    """Top-level modules (model, assets, schema, config, ...) are shared by every stage, so they import none."""
+    for path in PACKAGE.glob("*.py"):
+        if path.name in ("cli.py", "__main__.py"):
+            continue  # the command line lists the stages (it imports them by name, on demand)
+        for imported in _imports(path):
+            parts = imported.split(".")
+            assert not (len(parts) > 1 and parts[1] in STAGES), f"{path} imports {imported}"
+
+
+def test_no_import_cycles():
+    graph = {_module_name(p): {i for i in _imports(p) if i != _module_name(p)} for p in PACKAGE.rglob("*.py")}
+    graph = {
+        m: {i for i in deps if i in graph and not m.startswith(i + ".") and not i.endswith(".__init__")}
+        for m, deps in graph.items()
+    }
+    # a package's __init__ re-exports its modules; a module importing its own package's face is a cycle too
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt) :] + [nxt]))
+            if nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+
+
+def test_modules_stay_small():
+    sizes = {p.relative_to(PACKAGE): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    big = {str(p): n for p, n in sizes.items() if n > 420}
+    assert not big, f"modules over ~400 lines (split them by concept): {big}"
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_docstring_examples(module):
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, module
+
+
+def test_nothing_cites_a_file_outside_the_repository():
+    pattern = re.compile(r"shared/SPEC|SPEC §")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    hits = [
+        f
+        for f in tracked
+        if (ROOT / f).is_file()
+        and f != "tests/test_layout.py"
+        and pattern.search((ROOT / f).read_text(errors="ignore"))
+    ]
+    assert not hits, f"cite docs/recipe.md instead: {hits}"
+    assert (ROOT / "docs" / "recipe.md").is_file()
+
+
+def test_linter_passes():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.fail("ruff is not installed: it is a test dependency (pip install -e '.[test]')")
+    result = subprocess.run(
+        [ruff, "check", "src", "tests", "scripts", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    formatted = subprocess.run(
+        [ruff, "format", "--check", "src", "tests", "scripts", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert formatted.returncode == 0, "run `ruff format src tests scripts benchmarks`:\n" + formatted.stdout
