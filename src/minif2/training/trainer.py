@@ -38,8 +38,11 @@ from minif2.model import Embedder
 from minif2.training import checkpoint as ckpt
 from minif2.training.backends import build_embedder, make_backend
 from minif2.training.checkpoint import MetricsLog
-from minif2.training.losses import f2llm_loss, hard_negative_loss, in_batch_loss
+from minif2.training.grad_cache import cached_embed
+from minif2.training.losses import hard_negative_loss, in_batch_loss
+from minif2.training.options import OPTION_FLAGS, add_options_arguments, check_options, config_loss, negatives_per_step
 from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
+from minif2.training.stages import plan_stages, select_sources
 
 __all__ = ["TrainConfig", "cli", "main", "micro_step", "train", "validation_losses"]
 
@@ -87,6 +90,15 @@ class TrainConfig:
     resume: bool = False  # continue from the newest checkpoint in out_dir
     seed: int = 0
     progress: bool = True  # tqdm bar
+    # -- beyond F2LLM v1 (issue 15; training/options.py, docs/recipe.md §1b, §2, §3, §4); defaults = v1 --
+    loss: str = "f2llm"  # f2llm: 2 softmaxes (§1a) | single: 1 softmax, sentence-transformers' MNRL (§3)
+    use_mrl: bool = False  # F2LLM-v2 use_mrl (§1b; true in v2's config.json): losses also on dims 8, 16, 32, ...
+    mrl_min_dim: int = 8  # F2LLM-v2: smallest Matryoshka dimension (2**3, utils.py v2)
+    num_negatives_clustering: int | None = None  # None: num_negatives (v1); F2LLM-v2: 9 (num_hard_neg_clustering)
+    lr_schedule: str = "cosine"  # cosine (F2LLM) | constant_with_warmup (F2LLM-v2 scheduler_type option, §1b)
+    grad_cache_chunk_size: int = 0  # 0: off | n: GradCache, n texts per forward, same loss and gradients (kit, §3)
+    sources: list[str] | None = None  # only these sources / families (None: all); QZhou's stage 1 (§2)
+    stages: list[dict[str, Any]] | None = None  # QZhou's two stages (§2): per-stage overrides, training/stages.py
 
 
 def _seed_everything(seed: int) -> None:
@@ -96,13 +108,16 @@ def _seed_everything(seed: int) -> None:
 
 
 def _embed_batch(
-    backend: Any, embedder: Embedder, batch: MicroBatch
+    backend: Any, embedder: Embedder, batch: MicroBatch, chunk_size: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Embed queries and [positives; negatives] of one micro-batch -> q (b,d), p (b,d), n (b,k,d), tokens."""
+    """Embed queries and [positives; negatives] of one micro-batch -> q (b,d), p (b,d), n (b,k,d), tokens.
+
+    ``chunk_size > 0``: gradient caching (``training/grad_cache.py``), same values and gradients.
+    """
     q_tok = embedder.tokenize(batch.queries)
     d_tok = embedder.tokenize(batch.positives + batch.negatives)
-    q = backend.forward(q_tok["input_ids"], q_tok["attention_mask"])  # (b, d)
-    docs = backend.forward(d_tok["input_ids"], d_tok["attention_mask"])  # (b + b*k, d)
+    q = cached_embed(backend.forward, q_tok["input_ids"], q_tok["attention_mask"], chunk_size)  # (b, d)
+    docs = cached_embed(backend.forward, d_tok["input_ids"], d_tok["attention_mask"], chunk_size)  # (b + b*k, d)
     b = len(batch.queries)
     tokens = int(q_tok["attention_mask"].sum() + d_tok["attention_mask"].sum())
     return q, docs[:b], docs[b:].reshape(b, batch.k, docs.shape[-1]), tokens  # k may be 0 (unmined data)
@@ -123,13 +138,36 @@ def micro_step(
     The negatives are drawn from the seed ``f"{seed}-{micro}"``: the same on every rank, and
     the same after a resume. Returns the loss parts, the tokens processed and the grad norm.
     """
-    k = min(cfg.num_negatives, data.negatives_available[source])
+    k = min(negatives_per_step(cfg, data.family[source]), data.negatives_available[source])
     negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[source], k)
     batch = data.batch(source, indices, negative_ids, template=embedder.config.query_template)
-    q, p, n, tokens = _embed_batch(backend, embedder, batch)
-    losses = f2llm_loss(q, p, n, batch.family, cfg.temperature, cfg.gather_mode)  # type: ignore[arg-type]
+    q, p, n, tokens = _embed_batch(backend, embedder, batch, cfg.grad_cache_chunk_size)
+    losses = config_loss(cfg, q, p, n, batch.family)
     grad_norm = backend.backward(losses["loss"], boundary)
     return {name: float(value.detach()) for name, value in losses.items()}, tokens, grad_norm
+
+
+# -- beyond F2LLM v1 (issue 15): two stages (training/stages.py); the other options are in training/options.py --
+
+
+def _train_stages(cfg: TrainConfig, callbacks: Sequence[Callback]) -> Path:
+    """Run ``cfg.stages`` in order (``training/stages.py``); a finished stage is skipped on resume."""
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "train.yaml")
+    final = out_dir / "final"
+    for folder, stage_cfg in plan_stages(cfg):
+        if not (cfg.resume and (folder / "final").is_dir()):
+            final = train(stage_cfg, callbacks)
+        else:
+            final = folder / "final"
+    if _world()[0] == 0:
+        tmp = out_dir / ".tmp-final"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(final, tmp)
+        shutil.rmtree(out_dir / "final", ignore_errors=True)
+        os.replace(tmp, out_dir / "final")
+    return out_dir / "final"
 
 
 @torch.no_grad()
@@ -169,9 +207,12 @@ def _world() -> tuple[int, int]:
 
 def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     """Run (or resume) training; returns ``<out_dir>/final``. See the module docstring for the order."""
+    check_options(cfg)
+    if cfg.stages:
+        return _train_stages(cfg, callbacks)
     out_dir = Path(cfg.out_dir)
     _seed_everything(cfg.seed)
-    data = load_training_data(cfg.data_dir, cfg.validation_fraction, seed=0)
+    data = select_sources(load_training_data(cfg.data_dir, cfg.validation_fraction, seed=0), cfg.sources)
     rank, world = _world() if cfg.backend == "deepspeed" else (0, 1)
     sampler = SourceBatchSampler(data.sizes, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world)
     if len(sampler) == 0:
@@ -312,6 +353,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS
     )  # set by the deepspeed launcher
+    add_options_arguments(parser)
     args = parser.parse_args(argv)
     path = args.config or (profile_path(args.profile, "train") if args.profile else None)
     cfg = load_config(
@@ -325,6 +367,7 @@ def cli(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
         resume=args.resume,
+        **{name: getattr(args, name) for name in OPTION_FLAGS},
     )
     final = main(cfg)
     if _world()[0] == 0:
