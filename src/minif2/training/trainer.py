@@ -12,7 +12,8 @@ continues from the newest one with nothing lost or repeated. The result is
 
 Defaults are F2LLM's released 4B run (docs/recipe.md §1a); ``configs/<profile>/train*.yaml`` change
 what differs. Options beyond v1 (one softmax, Matryoshka, gradient caching, v2's negatives and
-schedule: ``training/options.py``; QZhou's two stages: ``training/stages.py``) are off by default. This module does not mine negatives or score MTEB (``mining/mine.py``,
+schedule: ``training/options.py``; QZhou's two stages: ``training/stages.py``) are off by default.
+This module does not mine negatives or score MTEB (``mining/mine.py``,
 ``evaluation/evaluate.py``).
 """
 
