@@ -29,9 +29,8 @@ from minif2.evaluation.mteb_model import (
     MtebEmbedder,
     model_revision,
     truncate_embeddings,
-    uses_instructions,
 )
-from minif2.evaluation.mteb_tasks import LOCAL_TASK_TYPES, MTEB_TYPE, TaskFormatError, load_local_task, load_local_tasks
+from minif2.evaluation.mteb_tasks import LOCAL_TASK_TYPES, MTEB_TYPE, load_local_task, load_local_tasks
 from minif2.evaluation.report import (
     PAPER_MTEB_ENG_V2,
     RESULT_COLUMNS,
@@ -51,7 +50,6 @@ __all__ = [
     "MtebEmbedder",
     "PAPER_MTEB_ENG_V2",
     "RESULT_COLUMNS",
-    "TaskFormatError",
     "category_averages",
     "cli",
     "evaluate_models",
@@ -68,5 +66,4 @@ __all__ = [
     "retrieval_score",
     "scores_by_dimension",
     "truncate_embeddings",
-    "uses_instructions",
 ]
