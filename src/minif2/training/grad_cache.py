@@ -114,9 +114,10 @@ class SavedTensorMeter:
     """Context manager: peak bytes of the tensors autograd keeps for the backward pass (activations).
 
     Counts every tensor saved by an operation while the context is open, including those saved
-    by :func:`cached_embed`'s re-forward inside the backward, until autograd frees it; a storage
-    saved twice counts once. On a GPU, ``torch.cuda.max_memory_allocated`` tells the same story
-    with the weights and the optimiser on top; on a CPU there is no such counter.
+    by :func:`cached_embed`'s re-forward inside the backward, until autograd frees it; the same view
+    saved twice counts once (its own bytes, not its whole storage's). On a GPU,
+    ``torch.cuda.max_memory_allocated`` tells the same story with the weights and the optimiser
+    on top; on a CPU there is no such counter.
 
     Example:
         >>> w = torch.ones(100, 100, requires_grad=True)
@@ -132,13 +133,13 @@ class SavedTensorMeter:
         self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, self._unpack)
 
     def _key(self, t: Tensor) -> Any:
-        return (t.device, t.untyped_storage().data_ptr())
+        return (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.stride())
 
     def _pack(self, t: Tensor) -> Any:
         if t.requires_grad and t.grad_fn is None:  # a leaf parameter, not an activation
             return t
         key = self._key(t)
-        entry = self.live.setdefault(key, [t.untyped_storage().nbytes(), 0])
+        entry = self.live.setdefault(key, [t.numel() * t.element_size(), 0])
         if entry[1] == 0:
             self.current += entry[0]
             self.peak_bytes = max(self.peak_bytes, self.current)
