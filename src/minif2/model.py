@@ -28,11 +28,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from tokenizers import processors
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModel, AutoTokenizer, BitsAndBytesConfig
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
 
@@ -191,6 +190,8 @@ class Embedder(nn.Module):
         if config.attn_implementation:
             kwargs["attn_implementation"] = config.attn_implementation
         if config.load_in_4bit:
+            from transformers import BitsAndBytesConfig  # noqa: PLC0415 - loads bitsandbytes: only for 4-bit
+
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True,
                 bnb_4bit_quant_type="nf4",
@@ -300,6 +301,8 @@ class Embedder(nn.Module):
         self, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules: Sequence[str] | str = "all-linear"
     ) -> None:
         """Wrap the backbone with peft LoRA adapters (QLoRA when loaded with ``load_in_4bit``)."""
+        # peft imports bitsandbytes, which is slow and noisy on a CPU: only when LoRA is asked for
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training  # noqa: PLC0415
 
         if self.config.load_in_4bit:
             self.backbone = prepare_model_for_kbit_training(self.backbone, use_gradient_checkpointing=False)
@@ -313,8 +316,7 @@ class Embedder(nn.Module):
 
     def merged_backbone(self) -> nn.Module:
         """The backbone with any LoRA adapters merged in (what gets saved)."""
-
-        if isinstance(self.backbone, PeftModel):
+        if hasattr(self.backbone, "merge_and_unload"):  # a peft model (see add_lora)
             return self.backbone.merge_and_unload()
         return self.backbone
 
