@@ -362,7 +362,7 @@ def load_hub_source(
 ) -> list[Sample]:
     """Load a dataset (hub id, or a local parquet/jsonl file or folder) and adapt it to samples.
 
-    ``shape`` is ``f2llm`` or one of ``adapters.SHAPES``; ``columns`` renames columns first
+    ``shape`` is ``f2llm`` or one of :data:`SHAPES`; ``columns`` renames columns first
     (e.g. ``{"title": "query", "body": "positive"}``). Rows are validated like a jsonl import:
     errors name the dataset, split, row number and field.
     """
