@@ -207,10 +207,12 @@ def test_fractional_qrels_score_is_an_error_not_zero(tmp_path):
         read_eval_task(folder)
 
 
-def test_conflicting_duplicate_qrels_are_reported(tmp_path):
-    folder = _retrieval_task(tmp_path / "T", "q1\td1\t1\nq1\td1\t0\n")
-    with pytest.raises(TaskFormatError, match=r"line 3, field 'score': conflicting duplicate.*on line 2"):
-        read_eval_task(folder)
+def test_duplicate_qrels_are_reported(tmp_path):
+    folder = _retrieval_task(tmp_path / "T", "q1\td1\t1\nq1\td2\t1\nq1\td1\t0\n")
+    with pytest.warns(
+        UserWarning, match=r"qrels.tsv: 1 conflicting duplicate.*line 4 grades \('q1', 'd1'\) 0, line 2 1"
+    ):
+        assert read_eval_task(folder)["qrels"] == {"q1": {"d1": 0, "d2": 1}}  # the last line wins
     _retrieval_task(folder, "q1\td1\t1\nq1\td1\t1\nq1\td1\t1\n")
     with pytest.warns(UserWarning, match="2 duplicate qrels line"):
         assert read_eval_task(folder)["qrels"] == {"q1": {"d1": 1}}

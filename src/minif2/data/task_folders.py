@@ -143,8 +143,8 @@ def _grade(path: Path, line: int, text: str) -> int:
 def _qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
     """``qrels/test.tsv`` (BEIR) or ``qrels.tsv`` -> {query-id: {corpus-id: score}}.
 
-    A (query, document) pair judged twice with different grades is an error naming both lines;
-    exact repeats are counted and reported with a warning.
+    A (query, document) pair judged twice is reported with a warning that counts such lines and names
+    the first conflicting pair of lines; the last line wins (as a BEIR loader's dict does).
     """
     path = next((p for p in (folder / "qrels" / "test.tsv", folder / "qrels.tsv") if p.is_file()), None)
     if path is None:
@@ -157,26 +157,25 @@ def _qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
         )
     qrels: dict[str, dict[str, int]] = {}
     first_line: dict[tuple[str, str], int] = {}
-    repeats = 0
+    repeats, conflicts = 0, []
     try:
         for line, row in read_tsv(path, ("query-id", "corpus-id", "score")):
             grade, pair = _grade(path, line, row["score"]), (row["query-id"], row["corpus-id"])
             docs = qrels.setdefault(pair[0], {})
             if pair[1] in docs and docs[pair[1]] != grade:
-                raise TaskFormatError(
-                    path,
-                    line,
-                    "score",
-                    f"conflicting duplicate: {pair} is graded {grade} here, {docs[pair[1]]} on line {first_line[pair]}",
-                    "Keep one judgement per (query-id, corpus-id)",
-                )
-            repeats += pair[1] in docs
+                conflicts.append(f"line {line} grades {pair} {grade}, line {first_line[pair]} {docs[pair[1]]}")
+            repeats += pair[1] in docs and docs[pair[1]] == grade
             docs[pair[1]] = grade
             first_line.setdefault(pair, line)
     except TaskFormatError:
         raise
     except UnifyError as err:
         raise TaskFormatError(err.path, err.line, err.field, err.reason, err.args[0].split(". ", 1)[-1]) from None
+    if conflicts:
+        warnings.warn(
+            f"{path}: {len(conflicts)} conflicting duplicate judgement(s), the last line wins ({conflicts[0]}; ...)",
+            stacklevel=2,
+        )
     if repeats:
         warnings.warn(f"{path}: {repeats} duplicate qrels line(s) repeat an earlier judgement", stacklevel=2)
     return path, qrels
