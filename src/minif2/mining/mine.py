@@ -47,7 +47,7 @@ import numpy as np
 from datasets import Dataset
 
 from minif2.assets import cache_dir as asset_cache_dir
-from minif2.config import MINING, load_config, profile_path, save_config
+from minif2.config import MINING, load_config, profile_path, save_config, staged_folder
 from minif2.mining.report import score_summary
 from minif2.mining.retrieve import Backend, encode_cached, encode_queries, search, teacher_fingerprint
 from minif2.mining.rule import RuleResult, apply_rule, exclusion_masks, select_negatives, source_corpus
@@ -239,12 +239,20 @@ def main(cfg: MiningConfig) -> Path:
 
     Writes the unified schema (``<source>.parquet`` + ``manifest.json``), plus
     ``mining_scores/<source>.parquet`` (per-row teacher scores), ``mining_report.json``
-    (per-filter removals, shortfall counts, score summaries) and ``mining_config.yaml``.
+    (per-filter removals, shortfall counts, score summaries) and ``mining_config.yaml``. The folder
+    is built aside and swapped in only on success: a failed rerun leaves the previous one as it was.
     """
 
-    data_dir, out_dir = Path(cfg.data_dir), Path(cfg.out_dir)
-    if data_dir.resolve() == out_dir.resolve():
+    data_dir, final_dir = Path(cfg.data_dir), Path(cfg.out_dir)
+    if data_dir.resolve() == final_dir.resolve():
         raise ValueError(f"MiningConfig: out_dir must differ from data_dir ({data_dir}); mining writes a new folder.")
+    with staged_folder(final_dir) as out_dir:
+        _mine_into(cfg, data_dir, out_dir)
+    return final_dir
+
+
+def _mine_into(cfg: MiningConfig, data_dir: Path, out_dir: Path) -> None:
+    """:func:`main`'s work, written into ``out_dir`` (the staged folder)."""
     data = read_unified(data_dir)
     teacher = load_teacher(cfg)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else asset_cache_dir() / "embeddings"
@@ -285,7 +293,6 @@ def main(cfg: MiningConfig) -> Path:
     }
     (out_dir / "mining_report.json").write_text(json.dumps(report, indent=2))
     save_config(cfg, out_dir / "mining_config.yaml")
-    return out_dir
 
 
 def cli(argv: list[str] | None = None) -> int:
