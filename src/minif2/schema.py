@@ -23,7 +23,6 @@ from datasets import Dataset, Features, Sequence, Value
 from minif2.config import MINING
 
 __all__ = [
-    "COLUMNS",
     "NUM_NEGATIVES",
     "Sample",
     "MTEB_TASK_TYPES",
@@ -47,7 +46,6 @@ MTEB_TASK_TYPES = {
     "reranking": "Reranking",
     "summarization": "Summarization",
 }
-COLUMNS = ("query", "positive", "negatives", "task", "source", "instruction")
 
 # F2LLM has three training families (4.9M retrieval, 0.2M classification, 0.8M clustering);
 # its NLI / STS / QA sources are formatted as retrieval, and so are they here.

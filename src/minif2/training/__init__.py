@@ -49,7 +49,7 @@ from minif2.training.options import (
     negatives_per_step,
 )
 from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
-from minif2.training.stages import FAMILIES, plan_stages, select_sources
+from minif2.training.stages import FAMILIES, plan_stages, run_stages, select_sources
 from minif2.training.trainer import TrainConfig, cli, main, micro_step, train, validation_losses
 
 __all__ = [
@@ -91,6 +91,7 @@ __all__ = [
     "plot_loss_curve",
     "read_metrics",
     "restore_rng",
+    "run_stages",
     "select_sources",
     "single_softmax_loss",
     "train",
