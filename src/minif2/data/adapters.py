@@ -10,11 +10,13 @@ task instruction of the source attached (queries only, docs/recipe.md §1):
 - :func:`from_classification_labels`    text -> its label's name; 1 other label as negative
 - :func:`from_classification_examples`  text -> another text of its label; 1 of another label
 - :func:`from_clustering`       text -> another text of its cluster; texts of other clusters
-- :func:`from_nli`              premise -> entailed hypothesis; contradictions as hard negatives
+- :func:`from_nli`              premise -> entailed hypothesis; contradictions (QZhou: and neutrals) as negatives
 - :func:`from_sts`              pairs scoring >= threshold, in both directions
 
 :func:`import_jsonl` reads a JSON-lines file for any of these shapes through the
-validation layer (``data/validation.py``). Adapters do not mine negatives (``mining/mine.py``)
+validation layer (``data/validation.py``); :func:`load_hub_source` reads datasets, including
+F2LLM's published parquet files, whose sources get their family from the released code's lists
+(``schema.F2LLM_FAMILIES``). Adapters do not mine negatives (``mining/mine.py``)
 and do not de-duplicate (``data/dedup.py``). Taught in ``notebooks/01_data_unification.ipynb``.
 """
 
@@ -30,8 +32,8 @@ from typing import Any
 import datasets
 
 from minif2.data.validation import SkipReport, UnifyError, check_record, read_jsonl, read_tsv
-from minif2.instructions import instruction_for
-from minif2.schema import NUM_NEGATIVES, Sample
+from minif2.instructions import instruction_for, split_instruction
+from minif2.schema import NUM_NEGATIVES, Sample, f2llm_family
 
 __all__ = [
     "HUB_SOURCES",
@@ -234,8 +236,11 @@ _NLI_LABELS = {
 def from_nli(
     rows: Iterable[Row], source: str, include_neutral: bool = False, instruction: str | None = None
 ) -> list[Sample]:
-    """premise -> entailed hypothesis as positive, the premise's contradictions as hard negatives
-    (QZhou, docs/recipe.md §2; ``include_neutral`` also uses neutral hypotheses as negatives).
+    """premise -> entailed hypothesis as positive, the premise's contradictions as hard negatives.
+
+    ``include_neutral=True`` is QZhou's rule (docs/recipe.md §2): neutral AND contradicting hypotheses
+    are both hard negatives. The default, contradictions only, is the kit's (docs/recipe.md §4): a
+    neutral hypothesis may still be true of the premise.
 
     Labels: entailment/neutral/contradiction or 0/1/2 (MNLI). Premises without an
     entailed hypothesis give no sample.
@@ -328,10 +333,13 @@ def _local_builder(path: str, data_files: Any) -> tuple[str, Any]:
 def _f2llm_samples(
     rows: Any, source: str, task: str | None, where: str, lenient: bool, report: SkipReport
 ) -> list[Sample]:
-    """F2LLM parquet rows -> samples: passage -> positive, negative_1..N -> negatives (in order)."""
+    """F2LLM parquet rows -> samples: passage -> positive, negative_1..N -> negatives (in order).
+
+    The family is ``task`` if given, else F2LLM's list entry for ``source`` (``schema.f2llm_family``);
+    a query that already carries ``Instruct: ...\\nQuery: `` keeps that instruction (``split_instruction``).
+    """
     negative_columns = sorted((c for c in rows.column_names if _NEGATIVE.match(c)), key=lambda c: int(c.split("_")[1]))
-    if task is None:  # F2LLM stores one negative for classification and 24 otherwise
-        task = "classification" if negative_columns == ["negative_1"] else "retrieval"
+    task = task if task is not None else f2llm_family(source, negative_columns)
     instruction = instruction_for(source, task)
     schema = {"query": str, "passage": str, **{c: str for c in negative_columns}}
     out = []
@@ -343,7 +351,9 @@ def _f2llm_samples(
                 raise
             report.add(err)
             continue
-        out.append(Sample(row["query"], row["passage"], [row[c] for c in negative_columns], task, source, instruction))
+        own, query = split_instruction(row["query"])
+        negatives = [row[c] for c in negative_columns]
+        out.append(Sample(query, row["passage"], negatives, task, source, instruction if own is None else own))
     return out
 
 

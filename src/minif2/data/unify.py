@@ -84,6 +84,7 @@ class ImportSpec:
     hub: str | None = None  # hub id or local parquet/jsonl (datasets.load_dataset), or a HUB_SOURCES name
     split: str = "train"  # dataset split (hub) / qrels split (beir)
     options: dict[str, Any] = field(default_factory=dict)  # adapter keywords: threshold, query_field, seed, ...
+    task: str | None = None  # shape f2llm: override the family F2LLM's lists give `name` (schema.F2LLM_FAMILIES)
 
 
 @dataclass
@@ -117,6 +118,8 @@ def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipRepor
         if spec.hub is not None:
             kwargs = {**HUB_SOURCES.get(spec.hub, {"path": spec.hub, "shape": spec.shape}), **spec.options}
             kwargs.setdefault("shape", spec.shape)
+            if spec.task is not None:
+                kwargs["task"] = spec.task
             out[spec.name] = load_hub_source(
                 source=spec.name, split=spec.split, lenient=lenient, report=report, **kwargs
             )
