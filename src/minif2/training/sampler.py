@@ -149,6 +149,7 @@ class SourceBatchSampler:
         """Counts for the run log: per-source samples, batches and samples dropped."""
         batches, dropped = self.batches_per_source, self.remainder
         return {
+            "rule": self.rule,
             "global_batch_size": self.global_batch_size,
             "steps_per_epoch": len(self),
             "samples_per_epoch": sum(self.source_sizes.values()) - sum(dropped.values()),

@@ -71,7 +71,7 @@ class TrainConfig:
     deepspeed_config: str | None = None  # None: configs/deepspeed/zero2.json
     device: str = "auto"  # auto | cpu | cuda (single backend)
     precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32 (F2LLM: bf16)
-    attn_implementation: str | None = None  # sdpa | flash_attention_2 (F2LLM) | eager; None = transformers' choice
+    attn_implementation: str | None = "auto"  # auto: flash_attention_2 (F2LLM) when usable, else sdpa | sdpa | eager
     gradient_checkpointing: bool = True  # F2LLM: on
     max_length_tokens: int = PAPER["max_length_tokens"]  # F2LLM: 1023 tokens + EOS
     batch_size: int = PAPER["batch_per_gpu"]  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
@@ -214,7 +214,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     if backend.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "train.yaml")
+        attention = getattr(embedder.backbone.config, "_attn_implementation", None)  # what "auto" chose
         summary = {"data": data.report, "sampler": sampler.summary(), "total_steps": total_steps, "world_size": world}
+        summary["attention"] = attention
         (out_dir / "run_summary.json").write_text(json.dumps(summary, indent=2))
     log = MetricsLog(out_dir / "metrics.jsonl", enabled=backend.is_main, resume_step=step if resume_from else None)
     embedder.train()
