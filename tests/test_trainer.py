@@ -209,9 +209,10 @@ def test_deepspeed_two_processes_match_single_process(data_dir: Path, tmp_path: 
     equal, so the losses differ only by float reduction order: tolerance 1e-4 (relative) per step.
     """
     pytest.importorskip("deepspeed")
-    single = _cfg(data_dir, tmp_path / "single", max_steps=5)
+    # drop_last: with partial batches, one process keeps the short batch while two complete it (accelerate's rule)
+    single = _cfg(data_dir, tmp_path / "single", max_steps=5, drop_last=True)
     train(single)
-    ds = _cfg(data_dir, tmp_path / "ds", max_steps=5, batch_size=2)
+    ds = _cfg(data_dir, tmp_path / "ds", max_steps=5, batch_size=2, drop_last=True)
     save_config(ds, tmp_path / "ds.yaml")
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
     proc = subprocess.run(
