@@ -264,7 +264,7 @@ def test_category_averages_by_hand() -> None:
     assert row["mean_type"] == pytest.approx(160 / 3)  # STS (90+70)/2 = 80, Retrieval 30, Clustering 50 -> 160/3
     assert row["STS"] == pytest.approx(80.0)
     table = paper_comparison(category_averages(df))
-    f2llm = table.set_index("model").loc["F2LLM-4B (paper)"]
+    f2llm = table.set_index("model").loc["F2LLM-4B (public MTEB results)"]
     assert f2llm["mean_task"] == 73.67 and f2llm["Clustering"] == 68.54 and f2llm["suite"].startswith("MTEB(eng, v2)")
     assert len(table) == 1 + len(PAPER_MTEB_ENG_V2)
 
@@ -303,7 +303,7 @@ def test_main_writes_table_averages_paper_numbers_and_plot(
     averages = pd.read_csv(out / "category_averages.csv").set_index("model")
     base = results[results["model"] == "base"]
     assert averages.loc["base", "mean_task"] == pytest.approx(base["main_score"].mean() * 100)
-    assert "F2LLM-4B (paper)" in set(pd.read_csv(out / "paper_comparison.csv")["model"])
+    assert "F2LLM-4B (public MTEB results)" in set(pd.read_csv(out / "paper_comparison.csv")["model"])
     assert (out / "scores.png").stat().st_size > 10_000 and (out / "eval_config.yaml").is_file()
     assert (out / "results.json").is_file()
 
