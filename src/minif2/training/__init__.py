@@ -41,14 +41,15 @@ from minif2.training.losses import (
     single_softmax_loss,
     training_loss,
 )
-from minif2.training.options import (
-    OPTION_FLAGS,
-    add_options_arguments,
-    check_options,
-    config_loss,
+from minif2.training.options import OPTION_FLAGS, add_options_arguments, check_options, config_loss
+from minif2.training.sampler import (
+    MicroBatch,
+    SourceBatchSampler,
+    TrainingData,
+    load_training_data,
+    negatives_for_step,
     negatives_per_step,
 )
-from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
 from minif2.training.stages import FAMILIES, plan_stages, run_stages, select_sources
 from minif2.training.trainer import TrainConfig, cli, main, micro_step, train, validation_losses
 
