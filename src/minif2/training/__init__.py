@@ -6,6 +6,9 @@ Modules, in the order the step runs:
 - ``sampler``: F2LLM's multi-task batch sampler: every micro-batch from ONE source (docs/recipe.md §1a).
 - ``checkpoint``: Atomic, resumable training checkpoints.
 - ``backends``: Where a training step runs: one process (CPU/GPU; full FT, LoRA, QLoRA) or DeepSpeed ZeRO-2.
+- ``grad_cache``: Gradient caching: a large contrastive batch on small memory, with the SAME loss and gradients.
+- ``options``: The trainer's options beyond F2LLM v1 (issue 15): loss form, Matryoshka, v2's negatives, their CLI flags.
+- ``stages``: Multi-stage training (QZhou's schedule, docs/recipe.md §2) and source selection for one run.
 - ``trainer``: F2LLM's one-stage contrastive fine-tuning: the training loop (docs/recipe.md §1, §1a; notebook 03).
 
 Everything a notebook needs is importable from here (``from minif2.training import ...``);
@@ -26,24 +29,51 @@ from minif2.training.checkpoint import (
     restore_rng,
     write_checkpoint,
 )
-from minif2.training.losses import GatherMode, f2llm_loss, gather, hard_negative_loss, in_batch_loss, matryoshka_dims
+from minif2.training.grad_cache import SavedTensorMeter, cached_embed
+from minif2.training.losses import (
+    GatherMode,
+    LossForm,
+    f2llm_loss,
+    gather,
+    hard_negative_loss,
+    in_batch_loss,
+    matryoshka_dims,
+    single_softmax_loss,
+    training_loss,
+)
+from minif2.training.options import (
+    OPTION_FLAGS,
+    add_options_arguments,
+    check_options,
+    config_loss,
+    negatives_per_step,
+)
 from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
+from minif2.training.stages import FAMILIES, plan_stages, select_sources
 from minif2.training.trainer import TrainConfig, cli, main, micro_step, train, validation_losses
 
 __all__ = [
     "DeepSpeedBackend",
+    "FAMILIES",
     "GatherMode",
+    "LossForm",
     "MetricsLog",
     "MicroBatch",
+    "OPTION_FLAGS",
+    "SavedTensorMeter",
     "SingleBackend",
     "SourceBatchSampler",
     "TrainConfig",
     "TrainingData",
+    "add_options_arguments",
     "build_embedder",
     "build_optimizer",
+    "cached_embed",
     "capture_rng",
+    "check_options",
     "checkpoint_dir",
     "cli",
+    "config_loss",
     "f2llm_loss",
     "gather",
     "hard_negative_loss",
@@ -56,10 +86,15 @@ __all__ = [
     "matryoshka_dims",
     "micro_step",
     "negatives_for_step",
+    "negatives_per_step",
+    "plan_stages",
     "plot_loss_curve",
     "read_metrics",
     "restore_rng",
+    "select_sources",
+    "single_softmax_loss",
     "train",
+    "training_loss",
     "validation_losses",
     "write_checkpoint",
 ]
