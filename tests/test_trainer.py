@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -236,6 +238,46 @@ def test_deepspeed_two_processes_match_single_process(data_dir: Path, tmp_path: 
             if key in ra:
                 assert rb[key] == pytest.approx(ra[key], rel=1e-4, abs=1e-6), (ra["step"], key)
     assert (tmp_path / "ds" / "final" / "model.safetensors").is_file()
+
+
+def _run_deepspeed(cfg: TrainConfig, yaml_path: Path) -> None:
+    """Train ``cfg`` on 2 CPU processes through scripts/train_deepspeed.sh (DeepSpeed ZeRO-2, gloo)."""
+    save_config(cfg, yaml_path)
+    env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "train_deepspeed.sh"), "--config", str(yaml_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_deepspeed_zero2_resume_equals_uninterrupted_run(data_dir: Path, tmp_path: Path) -> None:
+    """Issue 16: resuming from a ZeRO-2 checkpoint (sharded fp32 master + AdamW state, 2 processes)
+    ends with exactly the weights, losses and learning rates of the uninterrupted run.
+
+    The resumed run starts from a copy of the uninterrupted run's step-2 checkpoint (what a run killed
+    at step 3 leaves behind); the trainer cuts the log back to step 2 and runs steps 3-5 again.
+    """
+    pytest.importorskip("deepspeed")
+    kw = dict(max_steps=5, batch_size=2, save_every_steps=2, keep_checkpoints=2, warmup_steps=2)
+    straight = _cfg(data_dir, tmp_path / "straight", **kw)
+    _run_deepspeed(straight, tmp_path / "straight.yaml")
+    assert sorted(p.name for p in (tmp_path / "straight").glob("step-*")) == ["step-0000002", "step-0000004"]
+    ignore = shutil.ignore_patterns("final", "step-0000004")  # resume from step 2: steps 3-5 run again
+    shutil.copytree(tmp_path / "straight", tmp_path / "resumed", ignore=ignore)
+    _run_deepspeed(replace(straight, out_dir=str(tmp_path / "resumed"), resume=True), tmp_path / "resumed.yaml")
+    a, b = _weights(tmp_path / "straight" / "final"), _weights(tmp_path / "resumed" / "final")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    log_a = read_metrics(tmp_path / "straight" / "metrics.jsonl", "train")
+    log_b = read_metrics(tmp_path / "resumed" / "metrics.jsonl", "train")
+    assert [r["step"] for r in log_b] == [1, 2, 3, 4, 5]
+    assert [(r["loss"], r["lr"]) for r in log_a] == [(r["loss"], r["lr"]) for r in log_b]
 
 
 def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:

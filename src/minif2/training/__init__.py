@@ -7,6 +7,10 @@ Modules, in the order the step runs:
 - ``checkpoint``: Atomic, resumable training checkpoints.
 - ``backends``: Where a training step runs: one process (CPU/GPU; full FT, LoRA, QLoRA) or DeepSpeed ZeRO-2.
 - ``trainer``: F2LLM's one-stage contrastive fine-tuning: the training loop (docs/recipe.md §1, §1a; notebook 03).
+- ``shapes``: The real Qwen3 architectures, offline: random models of the exact shapes (issue 16).
+- ``memory``: How much memory a training profile needs per GPU, from the model's config (``minif2 plan``; issue 16).
+- ``measure``: Measure the peak memory of a few training steps in a fresh process (checks ``training/memory.py``).
+- ``dryrun``: Dry-run a training profile on the CPU with the real model shape, and plan its GPU memory (issue 16).
 
 Everything a notebook needs is importable from here (``from minif2.training import ...``);
 taught in ``notebooks/03_contrastive_training.ipynb``.
@@ -26,24 +30,45 @@ from minif2.training.checkpoint import (
     restore_rng,
     write_checkpoint,
 )
+from minif2.training.dryrun import dry_run, plan_cli, train_cli
 from minif2.training.losses import GatherMode, f2llm_loss, gather, hard_negative_loss, in_batch_loss, matryoshka_dims
+from minif2.training.measure import measure_peak, peak_rss_bytes, reset_peak_rss, rss_bytes
+from minif2.training.memory import (
+    GIB,
+    MemoryPlan,
+    ModelShape,
+    PlanInputs,
+    plan,
+    plan_for_config,
+    plan_table,
+    print_table,
+    step_flops,
+)
 from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
-from minif2.training.trainer import TrainConfig, cli, main, micro_step, train, validation_losses
+from minif2.training.shapes import SHAPES, build_shape, shape_config, shape_for_model
+from minif2.training.trainer import TrainConfig, cli, main, micro_step, parse_config, train, validation_losses
 
 __all__ = [
     "DeepSpeedBackend",
+    "GIB",
     "GatherMode",
+    "MemoryPlan",
     "MetricsLog",
     "MicroBatch",
+    "ModelShape",
+    "PlanInputs",
+    "SHAPES",
     "SingleBackend",
     "SourceBatchSampler",
     "TrainConfig",
     "TrainingData",
     "build_embedder",
     "build_optimizer",
+    "build_shape",
     "capture_rng",
     "checkpoint_dir",
     "cli",
+    "dry_run",
     "f2llm_loss",
     "gather",
     "hard_negative_loss",
@@ -54,12 +79,26 @@ __all__ = [
     "main",
     "make_backend",
     "matryoshka_dims",
+    "measure_peak",
     "micro_step",
     "negatives_for_step",
+    "parse_config",
+    "peak_rss_bytes",
+    "plan",
+    "plan_cli",
+    "plan_for_config",
+    "plan_table",
     "plot_loss_curve",
+    "print_table",
     "read_metrics",
+    "reset_peak_rss",
     "restore_rng",
+    "rss_bytes",
+    "shape_config",
+    "shape_for_model",
+    "step_flops",
     "train",
+    "train_cli",
     "validation_losses",
     "write_checkpoint",
 ]

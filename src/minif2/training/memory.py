@@ -35,7 +35,17 @@ from typing import Any
 from minif2.config import CONFIG_ROOT
 from minif2.training.shapes import shape_config
 
-__all__ = ["GIB", "MemoryPlan", "ModelShape", "PlanInputs", "plan", "plan_for_config", "plan_table", "print_table"]
+__all__ = [
+    "GIB",
+    "MemoryPlan",
+    "ModelShape",
+    "PlanInputs",
+    "plan",
+    "plan_for_config",
+    "plan_table",
+    "print_table",
+    "step_flops",
+]
 
 GIB = 1024**3
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # nf4 + double-quantised absmax (blocksize 64, 256 blocks per fp32 scale)
@@ -208,7 +218,24 @@ def plan(shape: ModelShape, p: PlanInputs) -> MemoryPlan:
     return MemoryPlan(weights, gradients, optimizer, activations, step, buffers, shape.params, trainable, tokens)
 
 
-def plan_for_config(cfg: Any, world_size: int = 1, model_config: Any = None, precision: str | None = None) -> MemoryPlan:
+def step_flops(shape: ModelShape, p: PlanInputs) -> float:
+    """FLOPs of one micro-step (an estimate: matmuls only, every text at ``max_length_tokens``).
+
+    A linear map costs 2 FLOPs per weight and token forward, as much again for the input gradient
+    and again for the weight gradient (full fine-tuning only); gradient checkpointing adds a
+    second forward. Causal attention costs 2 x length x heads x head_dim per token and layer
+    forward (QK and AV, half masked), twice that backward. Embedding lookups cost nothing.
+    """
+    linear_passes = 2 + (p.mode == "full") + p.gradient_checkpointing
+    attention_passes = 3 + p.gradient_checkpointing
+    attention = shape.layers * 2 * p.max_length_tokens * shape.heads * shape.head_dim
+    tokens = p.batch_size * (2 + p.num_negatives) * p.max_length_tokens
+    return float(tokens * (2 * shape.linear_params * linear_passes + attention * attention_passes))
+
+
+def plan_for_config(
+    cfg: Any, world_size: int = 1, model_config: Any = None, precision: str | None = None
+) -> MemoryPlan:
     """Plan a TrainConfig on ``world_size`` GPUs; the model config from ``configs/models`` unless given."""
     config = model_config if model_config is not None else shape_config(cfg.model)
     ds_path = Path(cfg.deepspeed_config) if cfg.deepspeed_config else CONFIG_ROOT / "deepspeed" / "zero2.json"

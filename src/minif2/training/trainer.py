@@ -22,6 +22,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from minif2.training.checkpoint import MetricsLog
 from minif2.training.losses import f2llm_loss, hard_negative_loss, in_batch_loss
 from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
 
-__all__ = ["TrainConfig", "cli", "main", "micro_step", "train", "validation_losses"]
+__all__ = ["TrainConfig", "cli", "main", "micro_step", "parse_config", "train", "validation_losses"]
 
 Callback = Callable[[int, Embedder, dict[str, Any]], None]
 
@@ -296,8 +297,8 @@ def main(cfg: TrainConfig) -> Path:
     return train(cfg)
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """``minif2 train --profile tiny`` / ``--config configs/paper/train_4b.yaml --backend deepspeed``."""
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """The TrainConfig that ``minif2 train`` arguments describe (profile or file, then overrides)."""
     parser = argparse.ArgumentParser(prog="minif2 train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="YAML file of TrainConfig fields")
     parser.add_argument("--profile", choices=PROFILES, help="use configs/<profile>/train.yaml")
@@ -312,9 +313,12 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS
     )  # set by the deepspeed launcher
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check the profile on a random model of the real shape (dryrun.py)"
+    )  # handled by minif2.training.dryrun.train_cli, which `minif2 train` runs
     args = parser.parse_args(argv)
     path = args.config or (profile_path(args.profile, "train") if args.profile else None)
-    cfg = load_config(
+    return load_config(
         TrainConfig,
         path,
         data_dir=args.data_dir,
@@ -326,7 +330,13 @@ def cli(argv: list[str] | None = None) -> int:
         seed=args.seed,
         resume=args.resume,
     )
-    final = main(cfg)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``minif2 train --profile tiny`` / ``--config configs/paper/train_4b.yaml --backend deepspeed``."""
+    if "--dry-run" in (sys.argv[1:] if argv is None else argv):
+        raise SystemExit("--dry-run: run `minif2 train --dry-run ...` (minif2.training.dryrun.train_cli)")
+    final = main(parse_config(argv))
     if _world()[0] == 0:
         print(f"final embedder: {final}")
     return 0
