@@ -13,10 +13,10 @@ import torch
 from mteb.types import PromptType
 
 from minif2 import Embedder
-from minif2.data.task_folders import write_task_folder
+from minif2.data.task_folders import TaskFormatError, write_task_folder
 from minif2.evaluation.evaluate import EvalConfig, cli, evaluate_models, main, resolve_tasks
 from minif2.evaluation.mteb_model import F2LLM_PROMPTS, MtebEmbedder
-from minif2.evaluation.mteb_tasks import TaskFormatError, load_local_task, load_local_tasks
+from minif2.evaluation.mteb_tasks import load_local_task, load_local_tasks
 from minif2.evaluation.report import PAPER_MTEB_ENG_V2, category_averages, paper_comparison
 
 WORDS = (
@@ -209,25 +209,25 @@ def test_two_checkpoints_in_a_row_get_their_own_cached_results(
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda d: (d / "corpus.jsonl").unlink(), r"corpus\.jsonl is missing"),
+        (lambda d: (d / "corpus.jsonl").unlink(), r"corpus\.jsonl: missing file"),
         (
             lambda d: (d / "queries.jsonl").write_text('{"_id": "q1"}\n'),
-            r"queries\.jsonl:1: missing field\(s\) \['text'\]",
+            r"queries\.jsonl, line 1, field 'text': missing field",
         ),
         (
             lambda d: (d / "queries.jsonl").write_text('{"_id": "q1", "text": "a"}\nnot json\n'),
-            r"queries\.jsonl:2: not valid JSON",
+            r"queries\.jsonl, line 2: malformed line: not valid JSON",
         ),
-        (lambda d: (d / "qrels" / "test.tsv").write_text("q\td\ts\n"), r"test\.tsv:1: the header must be"),
+        (lambda d: (d / "qrels" / "test.tsv").write_text("q\td\ts\n"), r"test\.tsv, line 1: malformed header"),
         (
             lambda d: (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\tnope\t1\n"),
-            r"test\.tsv: ids not found.*'nope'",
+            r"test\.tsv, field 'corpus-id': ids not found.*'nope'",
         ),
         (
             lambda d: (d / "task.json").write_text('{"name": "x", "type": "ranking"}'),
-            r"task\.json: field 'type' is 'ranking'",
+            r"task\.json, field 'type': is 'ranking'",
         ),
-        (lambda d: (d / "task.json").unlink(), r"task\.json is missing"),
+        (lambda d: (d / "task.json").unlink(), r"task\.json: missing file"),
     ],
 )
 def test_malformed_task_folder_names_file_and_problem(damage: object, message: str, tmp_path: Path) -> None:
@@ -240,10 +240,10 @@ def test_malformed_task_folder_names_file_and_problem(damage: object, message: s
 def test_other_malformed_files(tmp_path: Path) -> None:
     root = _make_tasks(tmp_path)
     (root / "cls" / "train.jsonl").unlink()
-    with pytest.raises(TaskFormatError, match=r"cls/train\.jsonl is missing"):
+    with pytest.raises(TaskFormatError, match=r"cls/train\.jsonl: missing file"):
         load_local_task(root / "cls")
     (root / "pair" / "test.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "label": 2}\n')
-    with pytest.raises(TaskFormatError, match=r"'label' must be 0 or 1"):
+    with pytest.raises(TaskFormatError, match=r"test\.jsonl, field 'label': must be 0 or 1"):
         load_local_task(root / "pair")
     with pytest.raises(TaskFormatError, match="does not exist"):
         load_local_tasks(tmp_path / "nowhere")

@@ -146,7 +146,7 @@ def test_eval_task_files_round_trip(tmp_path):
         "classification",
         "Classify.",
         "x",
-        train=[{"text": "a", "label": "1"}],
+        train=[{"text": "a", "label": "1"}, {"text": "c", "label": "2"}],
         test=[{"text": "b", "label": "2"}],
     )
     task = read_eval_task(tmp_path / "R")

@@ -33,13 +33,28 @@ __all__ = [
     "from_dict",
     "load_config",
     "profile_path",
+    "repo_root",
     "save_config",
 ]
 
 
 T = TypeVar("T")
 PROFILES = ("tiny", "small-gpu", "paper")
-CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs"
+
+
+def repo_root() -> Path:
+    """The checkout this package is installed from (an editable install), else the current folder.
+
+    The one place the kit finds its repository: profiles (``configs/``), the course's run folders,
+    the notebooks' solutions and the harvest cache (``data/cache``) are all found from here.
+    """
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "configs").is_dir():
+            return parent
+    return Path.cwd()
+
+
+CONFIG_ROOT = repo_root() / "configs"
 
 
 class ConfigError(ValueError):
@@ -139,6 +154,8 @@ TRAINING_4B = {
     "global_batch": 512,
     "max_length_tokens": 1024,
     "grad_clip": 1.0,
+    "eval_every_steps": 5000,  # the released configs/config.json: validation and checkpoints every 5000 steps
+    "save_every_steps": 5000,
     "temperature": 0.05,
     "zero_stage": 2,
     "precision": "bf16",

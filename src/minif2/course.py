@@ -16,16 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunPaths", "check", "load_solutions", "repo_root", "run_paths"]
+from minif2.config import repo_root
 
-
-def repo_root() -> Path:
-    """The checkout this package is installed from (editable install), else the current folder."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "notebooks").is_dir():
-            return parent
-    return Path.cwd()
+__all__ = ["RunPaths", "check", "load_solutions", "run_paths"]
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class EmbedderConfig:
     torch_dtype: str = "float32"  # "bfloat16" on GPUs that support it
     attn_implementation: str | None = None  # "sdpa", "eager", "flash_attention_2"; None = transformers' choice
     load_in_4bit: bool = False  # QLoRA: nf4 weights via bitsandbytes
+    uses_instructions: bool | None = None  # None: decoders and kit-trained models yes, encoders no (takes_instructions)
     trust_remote_code: bool = False  # never on by default
     prompts: dict[str, str] = field(default_factory=dict)  # name -> instruction, saved for sentence-transformers
 
@@ -206,6 +207,19 @@ class Embedder(nn.Module):
     def pooling(self) -> Pooling:
         assert self.config.pooling is not None
         return self.config.pooling
+
+    @property
+    def takes_instructions(self) -> bool:
+        """Whether queries should carry ``Instruct: ...\nQuery: ...``: the one answer the kit uses everywhere.
+
+        ``EmbedderConfig.uses_instructions`` decides when set; otherwise yes for decoders
+        (last-token pooling, F2LLM / Qwen3-Embedding style) and for models the kit trained (their
+        queries carried instructions), no for plain encoders such as all-MiniLM-L6-v2, which never
+        saw one (mteb evaluates them without, and the prefix would swamp short queries).
+        """
+        if self.config.uses_instructions is not None:
+            return self.config.uses_instructions
+        return self.pooling == "last" or (Path(str(self.source)) / EMBEDDER_FILE).is_file()
 
     @property
     def dim(self) -> int:

@@ -20,10 +20,13 @@ from typing import Any
 
 from datasets import Dataset, Features, Sequence, Value
 
+from minif2.config import MINING
+
 __all__ = [
     "COLUMNS",
     "NUM_NEGATIVES",
     "Sample",
+    "MTEB_TASK_TYPES",
     "TASK_TYPES",
     "features",
     "normalize_text",
@@ -34,6 +37,16 @@ __all__ = [
 ]
 
 TASK_TYPES = ("retrieval", "classification", "clustering", "sts", "nli", "pair_classification", "reranking")
+# The seven task types of MTEB(eng, v2) (docs/recipe.md §1) -> mteb's TaskMetadata.type names (the leaderboard's).
+MTEB_TASK_TYPES = {
+    "retrieval": "Retrieval",
+    "sts": "STS",
+    "classification": "Classification",
+    "clustering": "Clustering",
+    "pair_classification": "PairClassification",
+    "reranking": "Reranking",
+    "summarization": "Summarization",
+}
 COLUMNS = ("query", "positive", "negatives", "task", "source", "instruction")
 
 # F2LLM has three training families (4.9M retrieval, 0.2M classification, 0.8M clustering);
@@ -48,7 +61,7 @@ _FAMILY = {
     "clustering": "clustering",
 }
 # hard negatives mined per sample (docs/recipe.md §1): 24 for retrieval and clustering, 1 for classification
-NUM_NEGATIVES = {"retrieval": 24, "clustering": 24, "classification": 1}
+NUM_NEGATIVES = dict(MINING["num_negatives"])
 
 
 def training_family(task: str) -> str:

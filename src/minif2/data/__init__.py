@@ -43,6 +43,7 @@ from minif2.data.sources import (
 )
 from minif2.data.task_folders import (
     EVAL_TYPES,
+    TaskFormatError,
     eval_texts,
     list_eval_tasks,
     read_eval_task,
@@ -72,6 +73,7 @@ __all__ = [
     "ORIGINS",
     "SHAPES",
     "SkipReport",
+    "TaskFormatError",
     "UnifyConfig",
     "UnifyError",
     "build_offline",

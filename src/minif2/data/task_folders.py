@@ -23,9 +23,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from minif2.data.validation import read_jsonl, read_tsv
+from minif2.data.validation import UnifyError, read_jsonl, read_tsv
 
-__all__ = ["EVAL_TYPES", "eval_texts", "list_eval_tasks", "read_eval_task", "write_eval_task", "write_task_folder"]
+__all__ = [
+    "EVAL_TYPES",
+    "TaskFormatError",
+    "eval_texts",
+    "list_eval_tasks",
+    "read_eval_task",
+    "write_eval_task",
+    "write_task_folder",
+]
 
 EVAL_TYPES = ("retrieval", "sts", "classification", "clustering", "pair_classification")
 _ROW_SCHEMA = {
@@ -86,24 +94,133 @@ def list_eval_tasks(root: str | Path) -> list[Path]:
     return sorted(p.parent for p in Path(root).glob("*/task.json"))
 
 
+class TaskFormatError(UnifyError):
+    """A task folder or file breaks the format above; the message names the file, line and field."""
+
+
+def _rows(path: Path, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of a task's jsonl file, type-checked; a task file has no lenient mode."""
+    if not path.is_file():
+        raise TaskFormatError(
+            path,
+            None,
+            None,
+            "missing file: a task of this type needs it",
+            f"Write one JSON object per line with {list(schema)}",
+        )
+    try:
+        rows = [row for _, row in read_jsonl(path, schema)]
+    except UnifyError as err:
+        raise TaskFormatError(err.path, err.line, err.field, err.reason, "Fix the task file") from None
+    if not rows:
+        raise TaskFormatError(path, None, None, "no rows: a task needs at least one example", "Add rows")
+    return rows
+
+
+def _qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
+    """``qrels/test.tsv`` (BEIR) or ``qrels.tsv`` -> {query-id: {corpus-id: score}}."""
+    path = next((p for p in (folder / "qrels" / "test.tsv", folder / "qrels.tsv") if p.is_file()), None)
+    if path is None:
+        raise TaskFormatError(
+            folder / "qrels" / "test.tsv",
+            None,
+            None,
+            "missing file: a retrieval task needs relevance judgements",
+            "Write query-id<TAB>corpus-id<TAB>score lines under a header",
+        )
+    qrels: dict[str, dict[str, int]] = {}
+    try:
+        for line, row in read_tsv(path, ("query-id", "corpus-id", "score")):
+            try:
+                qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(float(row["score"]))
+            except ValueError:
+                raise TaskFormatError(path, line, "score", f"not a number: {row['score']!r}") from None
+    except TaskFormatError:
+        raise
+    except UnifyError as err:
+        raise TaskFormatError(err.path, err.line, err.field, err.reason, err.args[0].split(". ", 1)[-1]) from None
+    return path, qrels
+
+
+def _check(ok: bool, path: Path, field_name: str | None, reason: str) -> None:
+    if not ok:
+        raise TaskFormatError(path, None, field_name, reason, "Fix the task file")
+
+
 def read_eval_task(folder: str | Path) -> dict[str, Any]:
-    """``task.json`` plus its data: ``corpus``/``queries`` dicts and ``qrels`` {qid: {did: score}}
-    for retrieval, else ``train``/``test`` row lists. Bad lines raise ``UnifyError``."""
+    """``task.json`` plus its data, checked: the ONE reader of task folders (evaluation uses it too).
+
+    Returns the task.json fields and, for retrieval, ``corpus`` {id: row}, ``queries`` {id: text}
+    and ``qrels`` {query id: {doc id: score}}; for the other types ``train``/``test`` row lists.
+    Every problem raises :class:`TaskFormatError` naming the file, line and field.
+    """
     folder = Path(folder)
-    meta = json.loads((folder / "task.json").read_text())
+    spec_path = folder / "task.json"
+    if not spec_path.is_file():
+        raise TaskFormatError(
+            spec_path,
+            None,
+            None,
+            "missing file: every task folder needs a task.json",
+            'Write {"name": ..., "type": ..., "instruction": ..., "source": ...}',
+        )
+    try:
+        meta = json.loads(spec_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise TaskFormatError(spec_path, err.lineno, None, f"not valid JSON ({err.msg})", "Fix task.json") from None
+    for key in ("name", "type"):
+        _check(
+            isinstance(meta, dict) and isinstance(meta.get(key), str) and bool(meta[key].strip()),
+            spec_path,
+            key,
+            "missing or empty",
+        )
     kind = meta["type"]
+    _check(kind in EVAL_TYPES, spec_path, "type", f"is {kind!r}; expected one of {list(EVAL_TYPES)}")
     if kind == "retrieval":
-        meta["corpus"] = {r["_id"]: r for _, r in read_jsonl(folder / "corpus.jsonl", {"_id": str, "text": str})}
-        meta["queries"] = {
-            r["_id"]: r["text"] for _, r in read_jsonl(folder / "queries.jsonl", {"_id": str, "text": str})
+        corpus = _rows(folder / "corpus.jsonl", {"_id": (str, int), "text": str})
+        queries = _rows(folder / "queries.jsonl", {"_id": (str, int), "text": str})
+        meta["corpus"] = {
+            str(r["_id"]): {**r, "_id": str(r["_id"]), "title": str(r.get("title") or "")} for r in corpus
         }
-        qrels: dict[str, dict[str, int]] = {}
-        for _, row in read_tsv(folder / "qrels" / "test.tsv", ("query-id", "corpus-id", "score")):
-            qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(float(row["score"]))
-        meta["qrels"] = qrels
-    else:
-        for split in ("train", "test") if kind == "classification" else ("test",):
-            meta[split] = [r for _, r in read_jsonl(folder / f"{split}.jsonl", _ROW_SCHEMA[kind])]
+        meta["queries"] = {str(r["_id"]): r["text"] for r in queries}
+        qrels_path, meta["qrels"] = _qrels(folder)
+        unknown_q = sorted(set(meta["qrels"]) - set(meta["queries"]))
+        unknown_d = sorted({d for docs in meta["qrels"].values() for d in docs} - set(meta["corpus"]))
+        _check(
+            not unknown_q and not unknown_d,
+            qrels_path,
+            "query-id" if unknown_q else "corpus-id",
+            f"ids not found in queries.jsonl {unknown_q[:5]} / corpus.jsonl {unknown_d[:5]}; "
+            "every id in qrels must exist",
+        )
+        return meta
+    for split in ("train", "test") if kind == "classification" else ("test",):
+        meta[split] = _rows(folder / f"{split}.jsonl", _ROW_SCHEMA[kind])
+    test_path = folder / "test.jsonl"
+    if kind == "sts":
+        scores = {float(r["score"]) for r in meta["test"]}
+        _check(
+            len(scores) > 1, test_path, "score", f"every score equals {scores.pop()}; a correlation needs varied scores"
+        )
+    elif kind == "classification":
+        unseen = sorted({str(r["label"]) for r in meta["test"]} - {str(r["label"]) for r in meta["train"]})
+        _check(
+            not unseen,
+            test_path,
+            "label",
+            f"label(s) {unseen[:5]} never occur in train.jsonl; the classifier cannot predict them",
+        )
+    elif kind == "clustering":
+        _check(
+            len({str(r["label"]) for r in meta["test"]}) > 1,
+            test_path,
+            "label",
+            "needs at least 2 different labels to cluster",
+        )
+    elif kind == "pair_classification":
+        bad = sorted({r["label"] for r in meta["test"]} - {0, 1})
+        _check(not bad, test_path, "label", f"must be 0 or 1, found {bad[:5]}")
     return meta
 
 

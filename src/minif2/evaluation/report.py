@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from minif2.config import MTEB_ENG_V2, MTEB_F2LLM_4B_BY_TYPE
+from minif2.schema import MTEB_TASK_TYPES
 
 __all__ = ["PAPER_MTEB_ENG_V2", "RESULT_COLUMNS", "category_averages", "paper_comparison", "plot_scores"]
 
@@ -29,20 +30,11 @@ RESULT_COLUMNS = ["task", "type", "main_score", "metric", "model", "revision"]
 
 # MTEB(eng, v2) as published (minif2.config, docs/recipe.md §1a), x100, with mteb's task-type names.
 # mean_task = mean over the 41 tasks; mean_type = mean over the 7 task types.
-_MTEB_TYPE_NAME = {
-    "classification": "Classification",
-    "clustering": "Clustering",
-    "pair_classification": "PairClassification",
-    "reranking": "Reranking",
-    "retrieval": "Retrieval",
-    "sts": "STS",
-    "summarization": "Summarization",
-}
 PAPER_MTEB_ENG_V2: dict[str, dict[str, float]] = {
     f"{model} (paper)": {"mean_task": mean_task, "mean_type": mean_type}
     for model, (mean_task, mean_type) in MTEB_ENG_V2.items()
 }
-PAPER_MTEB_ENG_V2["F2LLM-4B (paper)"].update({_MTEB_TYPE_NAME[t]: v for t, v in MTEB_F2LLM_4B_BY_TYPE.items()})
+PAPER_MTEB_ENG_V2["F2LLM-4B (paper)"].update({MTEB_TASK_TYPES[t]: v for t, v in MTEB_F2LLM_4B_BY_TYPE.items()})
 
 
 def category_averages(results: pd.DataFrame) -> pd.DataFrame:

@@ -47,7 +47,7 @@ import numpy as np
 from datasets import Dataset
 
 from minif2.assets import cache_dir as asset_cache_dir
-from minif2.config import load_config, profile_path, save_config
+from minif2.config import MINING, load_config, profile_path, save_config
 from minif2.mining.report import score_summary
 from minif2.mining.retrieve import Backend, encode_cached, encode_queries, search, teacher_fingerprint
 from minif2.mining.rule import RuleResult, apply_rule, exclusion_masks, select_negatives, source_corpus
@@ -64,13 +64,13 @@ class MiningConfig:
     data_dir: str = "runs/latest/data/unified"  # a unified folder (schema.write_unified)
     out_dir: str = "runs/latest/data/mined"  # written in the same schema, plus mining_report.json
     teacher: str = "minilm"  # F2LLM: Qwen/Qwen3-Embedding-0.6B (hub); kit offline default: all-MiniLM-L6-v2
-    teacher_uses_instructions: bool | None = None  # None: True for last-token (decoder) teachers, False for encoders
+    teacher_uses_instructions: bool | None = None  # None: Embedder.takes_instructions (decoders yes, encoders no)
     teacher_max_length_tokens: int | None = None  # None: the teacher's own (sentence_bert_config, else 1024)
     batch_size: int = 64  # encoding batch
-    top_k: int = 100  # F2LLM: the teacher retrieves the top 100
-    skip_top: int = 5  # F2LLM: ranks 1-5 are dropped (likely false negatives)
-    max_score: float | None = 0.8  # F2LLM: keep score < 0.8; None turns the filter off
-    relative_margin: float | None = 0.95  # F2LLM: keep score < 0.95 x positive score; None: off
+    top_k: int = MINING["top_k"]  # F2LLM: the teacher retrieves the top 100
+    skip_top: int = MINING["skip_top"]  # F2LLM: ranks 1-5 are dropped (likely false negatives)
+    max_score: float | None = MINING["max_score"]  # F2LLM: keep score < 0.8; None turns the filter off
+    relative_margin: float | None = MINING["relative_margin"]  # F2LLM: keep score < 0.95 x positive score; None: off
     num_negatives: dict[str, int] = field(
         default_factory=lambda: dict(NUM_NEGATIVES)
     )  # family -> n: 24, 1 for classification
@@ -102,10 +102,8 @@ def load_teacher(cfg: MiningConfig) -> Any:
 
 
 def uses_instructions(cfg: MiningConfig, teacher: Any) -> bool:
-    """Whether queries are encoded with their instruction. Qwen3-Embedding-style decoders were trained with
-    ``Instruct: ...\\nQuery: ...`` and need it;
-    MiniLM-style encoders never saw it, and the prefix would swamp short queries' embeddings."""
-    return teacher.pooling == "last" if cfg.teacher_uses_instructions is None else cfg.teacher_uses_instructions
+    """``cfg.teacher_uses_instructions`` when set, else the teacher's own answer (``Embedder.takes_instructions``)."""
+    return teacher.takes_instructions if cfg.teacher_uses_instructions is None else cfg.teacher_uses_instructions
 
 
 def _retrieve_and_filter(

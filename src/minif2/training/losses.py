@@ -30,12 +30,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
+from minif2.config import TRAINING_4B
 from minif2.schema import training_family
 
 __all__ = ["GatherMode", "f2llm_loss", "gather", "hard_negative_loss", "in_batch_loss", "matryoshka_dims"]
 
 GatherMode = Literal["autograd", "no_grad", "detached"]
-TEMPERATURE = 0.05  # docs/recipe.md §1: tau = 0.05, i.e. sentence-transformers' scale = 20
+TEMPERATURE = TRAINING_4B["temperature"]  # docs/recipe.md §1: tau = 0.05, i.e. sentence-transformers' scale = 20
 
 
 def hard_negative_loss(

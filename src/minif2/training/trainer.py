@@ -34,7 +34,8 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from minif2.config import PROFILES, config_to_dict, load_config, profile_path, save_config
+from minif2.config import MINING, PROFILES, config_to_dict, load_config, profile_path, save_config
+from minif2.config import TRAINING_4B as PAPER
 from minif2.model import Embedder
 from minif2.training import checkpoint as ckpt
 from minif2.training.backends import build_embedder, make_backend
@@ -65,24 +66,24 @@ class TrainConfig:
     precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32 (F2LLM: bf16)
     attn_implementation: str | None = None  # sdpa | flash_attention_2 (F2LLM) | eager; None = transformers' choice
     gradient_checkpointing: bool = True  # F2LLM: on
-    max_length_tokens: int = 1024  # F2LLM: 1023 tokens + EOS
-    batch_size: int = 16  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
+    max_length_tokens: int = PAPER["max_length_tokens"]  # F2LLM: 1023 tokens + EOS
+    batch_size: int = PAPER["batch_per_gpu"]  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
     grad_accum: int = 1  # micro-batches per optimiser step (F2LLM: none)
-    num_epochs: int = 2  # F2LLM: 2
+    num_epochs: int = PAPER["epochs"]  # F2LLM: 2
     max_steps: int | None = None  # cap on optimiser steps (None: num_epochs of data)
-    lr: float = 8e-6  # F2LLM 4B: 8e-6
-    min_lr: float = 1e-7  # F2LLM: the cosine schedule is floored at 1e-7
-    betas: tuple[float, float] = (0.9, 0.98)  # F2LLM: (0.9, 0.98)
+    lr: float = PAPER["lr"]  # F2LLM 4B: 8e-6
+    min_lr: float = PAPER["min_lr"]  # F2LLM: the cosine schedule is floored at 1e-7
+    betas: tuple[float, float] = PAPER["betas"]  # F2LLM: (0.9, 0.98)
     eps: float = 1e-8
-    weight_decay: float = 0.01  # F2LLM: 0.01
-    warmup_steps: int = 500  # F2LLM: 500, then cosine decay
-    max_grad_norm: float = 1.0  # F2LLM: clip at 1.0 (0 = no clipping)
-    temperature: float = 0.05  # F2LLM: tau = 0.05 (sentence-transformers scale 20)
-    num_negatives: int = 7  # F2LLM: 7 of the 24 mined per micro-batch (classification: its 1)
+    weight_decay: float = PAPER["weight_decay"]  # F2LLM: 0.01
+    warmup_steps: int = PAPER["warmup_steps"]  # F2LLM: 500, then cosine decay
+    max_grad_norm: float = PAPER["grad_clip"]  # F2LLM: clip at 1.0 (0 = no clipping)
+    temperature: float = PAPER["temperature"]  # F2LLM: tau = 0.05 (sentence-transformers scale 20)
+    num_negatives: int = MINING["negatives_per_step"]  # F2LLM: 7 of the 24 mined per micro-batch
     gather_mode: str = "autograd"  # autograd (kit) | no_grad | detached (F2LLM code), see losses.gather
     validation_fraction: float = 0.01  # F2LLM: 1 % per source, seed 0
-    eval_every_steps: int = 1000  # validation losses every N steps, and at the end (0 = only at the end); a guess
-    save_every_steps: int = 1000  # checkpoint every N steps (0 = never); a guess
+    eval_every_steps: int = PAPER["eval_every_steps"]  # validation every N steps and at the end (0: end only)
+    save_every_steps: int = PAPER["save_every_steps"]  # checkpoint every N steps (0 = never)
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     log_every_steps: int = 1  # metrics.jsonl rows
     resume: bool = False  # continue from the newest checkpoint in out_dir
