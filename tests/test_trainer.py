@@ -297,3 +297,37 @@ def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:
     assert cli(["--config", str(tmp_path / "cfg.yaml"), "--out-dir", str(tmp_path / "cli"), "--max-steps", "2"]) == 0
     assert len(read_metrics(tmp_path / "cli" / "metrics.jsonl", "train")) == 2
     assert json.loads((tmp_path / "cli" / "run_summary.json").read_text())["total_steps"] == 2
+
+
+@pytest.mark.slow
+def test_small_gpu_dry_run_on_the_real_qwen3_shape(tmp_path: Path) -> None:
+    """Issue 16: `minif2 train --profile small-gpu --dry-run` on a random Qwen3-0.6B of the real shape, offline.
+
+    The profile's own path (QLoRA nf4 base, LoRA r=32 on all linears, gradient checkpointing, the real
+    151,936-row embedding and a tokenizer with EOS != PAD) runs 2 optimiser steps at batch 2 and 32 tokens;
+    the checkpoint resumes to the same weights; the final folder loads in transformers and
+    sentence-transformers with the kit's embeddings; the report carries the measured peak memory.
+    """
+    from minif2.training.dryrun import dry_run
+    from minif2.training.shapes import shape_config
+
+    cfg = load_config(TrainConfig, profile_path("small-gpu", "train"))
+    report = dry_run(cfg, workdir=tmp_path)
+    real = shape_config("Qwen/Qwen3-0.6B")
+    assert report["shape"] == "qwen3-0.6b" and report["layers"] == real.num_hidden_layers == 28
+    assert report["vocab_rows"] == 151936 and report["eos_is_not_pad"]
+    assert report["mode"] == "qlora" and report["checkpointing_active"]
+    assert report["linear_4bit_modules"] == 7 * 28 and report["lora_modules"] == 7 * 28
+    assert report["trainable_params"] == 28 * 32 * sum(a + b for a, b in _qwen3_linears(real))  # LoRA only
+    assert len(report["steps"]) == 2 and all(np.isfinite(r["loss"]) for r in report["steps"])
+    assert report["checkpoints"] == ["step-0000001"]
+    assert report["resume_max_abs_diff"] == 0.0
+    assert max(report["reload_max_abs_diff"].values()) < 1e-4
+    assert 0 < report["peak_rss_gib"] < 12
+
+
+def _qwen3_linears(config) -> list[tuple[int, int]]:
+    """(in, out) of q, k, v, o, gate, up, down in a Qwen3 layer, from the config (hand-written)."""
+    h, i, d = config.hidden_size, config.intermediate_size, config.head_dim
+    q, kv = config.num_attention_heads * d, config.num_key_value_heads * d
+    return [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)]

@@ -26,7 +26,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -125,13 +124,23 @@ def _embeddings_agree(final: Path) -> dict[str, float]:
     return {"transformers": float(np.abs(hf - ours).max()), "sentence_transformers": float(np.abs(st - ours).max())}
 
 
+def _inspect(embedder: Embedder) -> dict[str, Any]:
+    """What the trained model really is: 4-bit linears, LoRA adapters, checkpointing, trainable values."""
+    modules = list(embedder.backbone.modules())
+    return {
+        "linear_4bit_modules": sum(type(m).__name__ == "Linear4bit" for m in modules),
+        "lora_modules": sum(hasattr(m, "lora_A") for m in modules),
+        "trainable_params": sum(p.numel() for p in embedder.parameters() if p.requires_grad),
+        "checkpointing_active": any(getattr(m, "gradient_checkpointing", False) for m in modules),
+    }
+
+
 def dry_run(
     cfg: trainer.TrainConfig,
     steps: int = 2,
     batch_size: int = 2,
     max_length_tokens: int = 32,
     workdir: Path | None = None,
-    train: Callable[[Any], Path] = trainer.train,
 ) -> dict[str, Any]:
     """Run ``cfg``'s path on a random model of its real shape for ``steps`` steps; returns the report."""
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -146,13 +155,14 @@ def dry_run(
         layers = fit if fit < shape_config(shape).num_hidden_layers else None
         run = replace(run, model=str(build_shape(shape, num_hidden_layers=layers)))
         planned = plan_for_config(run, 1, model_config=AutoConfig.from_pretrained(run.model), precision="fp32")
+    seen: dict[str, Any] = {}
     baseline = rss_bytes()
     reset_peak_rss()
-    final = train(run)
+    final = trainer.train(run, callbacks=[lambda step, emb, row: seen.update(_inspect(emb)) if step == 1 else None])
     peak = peak_rss_bytes() - baseline
     resumed_dir = work / "resumed"
     shutil.copytree(work / "run", resumed_dir, ignore=shutil.ignore_patterns("final", f"step-{steps:07d}"))
-    resumed = train(replace(run, out_dir=str(resumed_dir), resume=True))
+    resumed = trainer.train(replace(run, out_dir=str(resumed_dir), resume=True))
     a, b = load_file(str(final / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     resume_diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a) if a.keys() == b.keys() else None
     rows = read_metrics(work / "run" / "metrics.jsonl", "train")
@@ -168,6 +178,7 @@ def dry_run(
         "precision": run.precision,
         "attn_implementation": run.attn_implementation,
         "gradient_checkpointing": run.gradient_checkpointing,
+        **seen,
         "steps": [{"step": r["step"], "loss": r["loss"], "grad_norm": r["grad_norm"]} for r in rows],
         "checkpoints": sorted(p.name for p in (work / "run").glob("step-*")),
         "resume_max_abs_diff": resume_diff,
@@ -200,6 +211,8 @@ def plan_cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=[p for p in PROFILES if p != "tiny"], help="default: small-gpu and paper")
     parser.add_argument("--model", action="append", help="hub id (repeatable; default Qwen3 0.6B, 1.7B, 4B)")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--max-length", type=int, help="plan at this padded length instead of the profile's")
+    parser.add_argument("--batch-size", type=int, help="plan at this micro-batch instead of the profile's")
     parser.add_argument("--json", action="store_true", help="JSON rows instead of a table")
     args = parser.parse_args(argv)
     models = tuple(args.model or ("Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B", "Qwen/Qwen3-4B"))
@@ -210,7 +223,12 @@ def plan_cli(argv: list[str] | None = None) -> int:
         for model in models:
             size = (shape_for_model(model) or "").removeprefix("qwen3-")
             paper = profile_path(profile, "train").with_name(f"train_{size}.yaml")
-            configs[model] = load_config(trainer.TrainConfig, paper) if paper.is_file() else replace(base, model=model)
+            run = load_config(trainer.TrainConfig, paper) if paper.is_file() else replace(base, model=model)
+            configs[model] = replace(
+                run,
+                max_length_tokens=args.max_length or run.max_length_tokens,
+                batch_size=args.batch_size or run.batch_size,
+            )
         runs.append((profile, configs))
     rows = plan_table(runs, models, tuple(args.gpus))
     print(json.dumps(rows, indent=2)) if args.json else print_table(rows)

@@ -103,7 +103,7 @@ class ModelShape:
         """LoRA A (r x in) + B (out x r) on every linear map ("all-linear")."""
         return self.layers * sum(r * (a + b) for a, b in self.linears())
 
-    def saved_per_token_layer(self, bytes_act: int, bf16: bool, lora_dropout: bool) -> float:
+    def saved_per_token_layer(self, bytes_act: int, bf16: bool, lora_dropout: bool, flash: bool = False) -> float:
         """Bytes one token leaves saved for the backward in one decoder layer (see the module docstring).
 
         Attention: residual, norm's normalised and output (3h); q: projection, q_norm's normalised,
@@ -113,7 +113,7 @@ class ModelShape:
         input and of its normalised value. LoRA dropout keeps its output and a mask per adapted input.
         """
         h, q, kv, i = self.hidden, self.heads * self.head_dim, self.kv_heads * self.head_dim, self.intermediate
-        elements = 6 * h + 7 * q + 2 * kv + 4 * i
+        elements = 6 * h + 7 * q + 2 * kv + 4 * i - (2 * q - 2 * kv if flash else 0)
         total = elements * bytes_act
         if bf16:
             total += 4 * (2 * h + q + kv) * 2  # fp32 input + normalised copy in 2 layer norms and q/k norms
@@ -140,6 +140,7 @@ class PlanInputs:
     bucket_elements: int = 200_000_000  # configs/deepspeed/zero2.json reduce/allgather bucket
     overlap_comm: bool = True
     device: str = "cuda"  # cuda: AdamW's foreach path (one temporary per trainable value); cpu: per tensor
+    flash_attention: bool = False  # FlashAttention 2 takes grouped k/v as they are (SDPA with a mask repeats them)
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def plan(shape: ModelShape, p: PlanInputs) -> MemoryPlan:
         step = 2 * 4 * (max(shape.embedding_params, *(a * b for a, b in shape.linears())) if p.mode == "full" else 0)
     docs, queries = p.batch_size * (1 + p.num_negatives), p.batch_size
     tokens = (docs + queries) * p.max_length_tokens
-    per_layer = shape.saved_per_token_layer(a, bf16, p.mode != "full" and p.lora_dropout > 0)
+    per_layer = shape.saved_per_token_layer(a, bf16, p.mode != "full" and p.lora_dropout > 0, p.flash_attention)
     if p.gradient_checkpointing:  # layer inputs kept; one layer (of the larger forward) recomputed at a time,
         # its saved tensors plus the gradients flowing through them (about half as much again)
         activations = tokens * shape.hidden * a * (shape.layers + 3) + 1.5 * docs * p.max_length_tokens * per_layer
@@ -233,14 +234,11 @@ def step_flops(shape: ModelShape, p: PlanInputs) -> float:
     return float(tokens * (2 * shape.linear_params * linear_passes + attention * attention_passes))
 
 
-def plan_for_config(
-    cfg: Any, world_size: int = 1, model_config: Any = None, precision: str | None = None
-) -> MemoryPlan:
-    """Plan a TrainConfig on ``world_size`` GPUs; the model config from ``configs/models`` unless given."""
-    config = model_config if model_config is not None else shape_config(cfg.model)
+def inputs_for_config(cfg: Any, world_size: int = 1, precision: str | None = None) -> PlanInputs:
+    """The plan's inputs from a TrainConfig (and its DeepSpeed JSON) on ``world_size`` GPUs."""
     ds_path = Path(cfg.deepspeed_config) if cfg.deepspeed_config else CONFIG_ROOT / "deepspeed" / "zero2.json"
     zero = json.loads(ds_path.read_text()).get("zero_optimization", {})
-    inputs = PlanInputs(
+    return PlanInputs(
         mode=cfg.mode,
         precision=precision or ("fp32" if cfg.precision == "fp32" else "bf16"),
         backend=cfg.backend,
@@ -254,18 +252,30 @@ def plan_for_config(
         lora_dropout=cfg.lora_dropout,
         bucket_elements=int(zero.get("reduce_bucket_size", 200_000_000)),
         overlap_comm=bool(zero.get("overlap_comm", False)),
+        flash_attention=cfg.attn_implementation == "flash_attention_2",
     )
-    return plan(ModelShape.from_config(config), inputs)
+
+
+def plan_for_config(
+    cfg: Any, world_size: int = 1, model_config: Any = None, precision: str | None = None
+) -> MemoryPlan:
+    """Plan a TrainConfig on ``world_size`` GPUs; the model config from ``configs/models`` unless given."""
+    config = model_config if model_config is not None else shape_config(cfg.model)
+    return plan(ModelShape.from_config(config), inputs_for_config(cfg, world_size, precision))
 
 
 def plan_table(
     runs: list[tuple[str, Any]],
     models: tuple[str, ...] = ("Qwen/Qwen3-0.6B", "Qwen/Qwen3-1.7B", "Qwen/Qwen3-4B"),
     gpus: tuple[int, ...] = (1, 8, 32),
+    peak_tflops: float = 989.0,
+    utilisation: float = 0.4,
 ) -> list[dict[str, Any]]:
     """One row per (profile, model, GPUs) for ``runs`` = [(profile, {model: TrainConfig})]: GiB per GPU.
 
     A single-process profile (small-gpu) gets one row per model; DeepSpeed profiles one per GPU count.
+    ``est_s_per_step`` is an ESTIMATE: :func:`step_flops` at ``utilisation`` x ``peak_tflops``
+    (default: 40 % of an H100/H200's 989 dense bf16 TFLOPS), one micro-step, texts at full length.
     """
     rows = []
     for profile, configs in runs:
@@ -273,6 +283,7 @@ def plan_table(
             run = configs[model]
             for n in gpus if run.backend == "deepspeed" else (1,):
                 memory = plan_for_config(run, n)
+                flops = step_flops(ModelShape.from_config(shape_config(run.model)), inputs_for_config(run, n))
                 rows.append(
                     {
                         "profile": profile,
@@ -284,6 +295,8 @@ def plan_table(
                         "checkpointing": run.gradient_checkpointing,
                         **memory.gib(),
                         "with_context": round(memory.total / GIB + CUDA_CONTEXT_GIB, 1),
+                        "tflop_per_step": round(flops / 1e12, 1),
+                        "est_s_per_step": round(flops / (peak_tflops * 1e12 * utilisation), 2),
                     }
                 )
     return rows
@@ -293,13 +306,20 @@ ASSUMED = {"small-gpu": "one 16-24 GB GPU (configs/small-gpu/train.yaml)", "pape
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    """The plan rows as a fixed-width table, then what each profile assumes."""
-    head = f"{'profile':<10}{'model':<17}{'gpus':>5}{'mode':>6}{'weights':>9}{'grads':>7}{'optim':>7}"
-    print(head + f"{'activ':>7}{'buffers':>8}{'total':>7}{'+ctx':>6}  (GiB per GPU)")
+    """The plan rows as a fixed-width table, then what each profile assumes and what the columns mean."""
+    head = f"{'profile':<10}{'model':<16}{'gpus':>5}{'mode':>6}{'batch':>6}{'len':>5}{'weights':>8}{'grads':>6}"
+    print(head + f"{'optim':>6}{'activ':>6}{'step':>6}{'buffers':>8}{'total':>7}{'+ctx':>6}{'TFLOP':>7}{'~s/step':>8}")
     for r in rows:
         print(
-            f"{r['profile']:<10}{r['model']:<17}{r['gpus']:>5}{r['mode']:>6}{r['weights']:>9.2f}{r['gradients']:>7.2f}"
-            f"{r['optimizer']:>7.2f}{r['activations']:>7.2f}{r['buffers']:>8.2f}{r['total']:>7.2f}{r['with_context']:>6.1f}"
+            f"{r['profile']:<10}{r['model'].removeprefix('Qwen/'):<16}{r['gpus']:>5}{r['mode']:>6}{r['batch']:>6}"
+            f"{r['length']:>5}{r['weights']:>8.2f}{r['gradients']:>6.2f}{r['optimizer']:>6.2f}{r['activations']:>6.2f}"
+            f"{r['step']:>6.2f}{r['buffers']:>8.2f}{r['total']:>7.2f}{r['with_context']:>6.1f}{r['tflop_per_step']:>7.0f}"
+            f"{r['est_s_per_step']:>8.2f}"
         )
+    print(
+        "GiB per GPU; total = weights + grads + optim + buffers + max(activ, step); +ctx: ~0.5 GiB CUDA context.\n"
+        "Activations assume every text padded to the full length (worst case: batches pad to their longest text).\n"
+        "~s/step is an ESTIMATE from FLOPs at 40% of 989 TFLOPS (H100/H200 bf16); QLoRA adds 4-bit dequantisation."
+    )
     for profile in sorted({r["profile"] for r in rows}):
         print(f"{profile}: the profile assumes {ASSUMED.get(profile, '?')}")
