@@ -63,7 +63,7 @@ def _embedder(shape: str, cfg: Any, attn: str, device: str, **overrides: Any) ->
     config = shape_config(shape, **overrides)
     config._attn_implementation = attn
     with torch.device(device):
-        backbone = AutoModel.from_config(config, attn_implementation=attn, dtype=torch.float32)
+        backbone = AutoModel.from_config(config, attn_implementation=attn)  # float32, as the kit loads full/LoRA
     if cfg.gradient_checkpointing:  # as training/backends.build_embedder
         enable = getattr(backbone, "activation_checkpointing_enable", None)
         if enable is not None:
