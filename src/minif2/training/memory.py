@@ -28,11 +28,12 @@ context and allocator fragmentation (``reserve`` below). This module does not tr
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from minif2.config import CONFIG_ROOT
+from minif2.config import CONFIG_ROOT, MINING
 from minif2.training.shapes import shape_config
 
 __all__ = [
@@ -234,6 +235,17 @@ def step_flops(shape: ModelShape, p: PlanInputs) -> float:
     return float(tokens * (2 * shape.linear_params * linear_passes + attention * attention_passes))
 
 
+def _most_negatives(setting: int | Mapping[str, int]) -> int:
+    """The largest per-step negative count of a TrainConfig's ``num_negatives`` (an int or per family).
+
+    >>> _most_negatives(3), _most_negatives({"classification": 1}), _most_negatives({"clustering": 9})
+    (3, 7, 9)
+    """
+    if isinstance(setting, Mapping):  # families it omits keep F2LLM's 7 (training/sampler.NEGATIVES_PER_STEP)
+        return max(MINING["negatives_per_step"], *setting.values())
+    return int(setting)
+
+
 def inputs_for_config(cfg: Any, world_size: int = 1, precision: str | None = None) -> PlanInputs:
     """The plan's inputs from a TrainConfig (and its DeepSpeed JSON) on ``world_size`` GPUs."""
     ds_path = Path(cfg.deepspeed_config) if cfg.deepspeed_config else CONFIG_ROOT / "deepspeed" / "zero2.json"
@@ -246,7 +258,7 @@ def inputs_for_config(cfg: Any, world_size: int = 1, precision: str | None = Non
         world_size=world_size,
         batch_size=cfg.batch_size,
         max_length_tokens=cfg.max_length_tokens,
-        num_negatives=cfg.num_negatives,
+        num_negatives=_most_negatives(cfg.num_negatives),
         gradient_checkpointing=cfg.gradient_checkpointing,
         lora_r=cfg.lora_r,
         lora_dropout=cfg.lora_dropout,
