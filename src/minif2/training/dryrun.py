@@ -128,7 +128,7 @@ def _inspect(embedder: Embedder) -> dict[str, Any]:
     """What the trained model really is: 4-bit linears, LoRA adapters, checkpointing, trainable values."""
     modules = list(embedder.backbone.modules())
     return {
-        "linear_4bit_modules": sum(type(m).__name__ == "Linear4bit" for m in modules),
+        "linear_4bit_modules": sum(type(m).__module__.startswith("bitsandbytes") for m in modules),  # not peft's
         "lora_modules": sum(hasattr(m, "lora_A") for m in modules),
         "trainable_params": sum(p.numel() for p in embedder.parameters() if p.requires_grad),
         "checkpointing_active": any(getattr(m, "gradient_checkpointing", False) for m in modules),
