@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ from minif2.training.sampler import (
 )
 from minif2.training.stages import plan_stages, select_sources
 
-__all__ = ["TrainConfig", "cli", "main", "micro_step", "train", "validation_losses"]
+__all__ = ["TrainConfig", "cli", "main", "micro_step", "parse_config", "train", "validation_losses"]
 
 Callback = Callable[[int, Embedder, dict[str, Any]], None]
 
@@ -344,8 +345,8 @@ def main(cfg: TrainConfig) -> Path:
     return train(cfg)
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """``minif2 train --profile tiny`` / ``--config configs/paper/train_4b.yaml --backend deepspeed``."""
+def parse_config(argv: list[str] | None = None) -> TrainConfig:
+    """The TrainConfig that ``minif2 train`` arguments describe (profile or file, then overrides)."""
     parser = argparse.ArgumentParser(prog="minif2 train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="YAML file of TrainConfig fields")
     parser.add_argument("--profile", choices=PROFILES, help="use configs/<profile>/train.yaml")
@@ -364,9 +365,12 @@ def cli(argv: list[str] | None = None) -> int:
         "--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS
     )  # set by the deepspeed launcher
     add_options_arguments(parser)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="check the profile on a random model of the real shape (dryrun.py)"
+    )  # handled by minif2.training.dryrun.train_cli, which `minif2 train` runs
     args = parser.parse_args(argv)
     path = args.config or (profile_path(args.profile, "train") if args.profile else None)
-    cfg = load_config(
+    return load_config(
         TrainConfig,
         path,
         data_dir=args.data_dir,
@@ -380,7 +384,13 @@ def cli(argv: list[str] | None = None) -> int:
         resume_with_changes=args.resume_with_changes,
         **{name: getattr(args, name) for name in OPTION_FLAGS},
     )
-    final = main(cfg)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``minif2 train --profile tiny`` / ``--config configs/paper/train_4b.yaml --backend deepspeed``."""
+    if "--dry-run" in (sys.argv[1:] if argv is None else argv):
+        raise SystemExit("--dry-run: run `minif2 train --dry-run ...` (minif2.training.dryrun.train_cli)")
+    final = main(parse_config(argv))
     if launcher_world()[0] == 0:
         print(f"final embedder: {final}")
     return 0
