@@ -21,10 +21,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
@@ -226,3 +228,14 @@ def make_backend(embedder: Embedder, cfg: Any, total_steps: int) -> SingleBacken
     if cfg.backend == "deepspeed":
         return DeepSpeedBackend(embedder, cfg, total_steps)
     raise ValueError(f"train config field 'backend' must be 'single' or 'deepspeed', got {cfg.backend!r}")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def launcher_world() -> tuple[int, int]:
+    """(rank, world size) from the launcher's environment, before any process group exists."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))

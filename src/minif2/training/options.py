@@ -5,7 +5,7 @@ Every default is F2LLM v1's behaviour (docs/recipe.md §1a); each option names i
 - ``loss: single``: one softmax over positive, hard negatives and in-batch documents
   (sentence-transformers' ``MultipleNegativesRankingLoss``; the study of docs/recipe.md §3);
 - ``use_mrl``: F2LLM-v2's Matryoshka losses on the first 8, 16, 32, ... dimensions (§1b);
-- (F2LLM-v2's 9 clustering negatives are ``num_negatives: {clustering: 9}``, ``training/sampler.py``);
+- ``num_negatives_clustering``: F2LLM-v2 draws 9 negatives for clustering sources (§1b);
 - ``lr_schedule: constant_with_warmup``: F2LLM-v2's other ``scheduler_type`` (§1b; ``training/backends.py``);
 - ``grad_cache_chunk_size``: gradient caching (``training/grad_cache.py``);
 - ``sources`` and ``stages``: QZhou's two-stage schedule (§2; ``training/stages.py``).
@@ -22,8 +22,17 @@ from typing import Any
 import torch
 
 from minif2.training.losses import matryoshka_dims, training_loss
+from minif2.training.sampler import negatives_per_step as sampler_negatives_per_step
 
-__all__ = ["OPTION_FLAGS", "add_options_arguments", "check_options", "config_loss"]
+__all__ = ["OPTION_FLAGS", "add_options_arguments", "check_options", "config_loss", "negatives_per_step"]
+
+
+def negatives_per_step(cfg: Any, family: str) -> int:
+    """Negatives drawn per step: ``num_negatives`` (one number, or per family: ``sampler.negatives_per_step``),
+    with F2LLM-v2's ``num_negatives_clustering`` (its ``num_hard_neg_clustering``, docs/recipe.md §1b) on top."""
+    if family == "clustering" and cfg.num_negatives_clustering is not None:
+        return cfg.num_negatives_clustering
+    return sampler_negatives_per_step(cfg.num_negatives, family)
 
 
 def config_loss(cfg: Any, q: torch.Tensor, p: torch.Tensor, n: torch.Tensor, family: str) -> dict[str, torch.Tensor]:
@@ -44,7 +53,7 @@ def check_options(cfg: Any) -> None:
         raise ValueError("train config field 'grad_cache_chunk_size' is tested with backend 'single' only")
 
 
-OPTION_FLAGS = ("loss", "use_mrl", "lr_schedule", "grad_cache_chunk_size", "sources")
+OPTION_FLAGS = ("loss", "use_mrl", "num_negatives_clustering", "lr_schedule", "grad_cache_chunk_size", "sources")
 
 
 def add_options_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,6 +73,11 @@ def add_options_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Matryoshka: losses also on the first 8, 16, 32, ... dims, weighted 1/(n*sqrt(d/dim)) "
         "(F2LLM-v2 use_mrl, utils.py, §1b)",
+    )
+    group.add_argument(
+        "--num-negatives-clustering",
+        type=int,
+        help="negatives per step for clustering sources (F2LLM-v2 num_hard_neg_clustering = 9, §1b)",
     )
     group.add_argument(
         "--lr-schedule",

@@ -23,17 +23,14 @@ module does not train (``training/trainer.py``).
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import shutil
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from minif2.config import ConfigError, save_config
+from minif2.config import ConfigError
 from minif2.training.sampler import TrainingData
 
-__all__ = ["FAMILIES", "plan_stages", "run_stages", "select_sources"]
+__all__ = ["FAMILIES", "plan_stages", "select_sources"]
 
 FAMILIES = ("retrieval", "classification", "clustering")
 FIXED = ("stages", "out_dir", "resume")  # set by the plan, not by a stage
@@ -104,24 +101,3 @@ def plan_stages(cfg: Any) -> list[tuple[Path, Any]]:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "stage"
-
-
-def run_stages(cfg: Any, train: Callable[..., Path], callbacks: Sequence[Any] = ()) -> Path:
-    """Run ``cfg.stages`` in order with ``train`` (the trainer's); returns ``<out_dir>/final``.
-
-    With ``cfg.resume`` a stage whose ``final/`` exists is skipped and the first unfinished one
-    resumes from its newest checkpoint (or starts, if it has none). ``callbacks`` see every stage's steps.
-    """
-    out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out_dir / "train.yaml")
-    final = out_dir / "final"
-    for folder, stage_cfg in plan_stages(cfg):
-        final = folder / "final" if cfg.resume and (folder / "final").is_dir() else train(stage_cfg, callbacks)
-    if int(os.environ.get("RANK", 0)) == 0:
-        tmp = out_dir / ".tmp-final"
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(final, tmp)
-        shutil.rmtree(out_dir / "final", ignore_errors=True)
-        os.replace(tmp, out_dir / "final")
-    return out_dir / "final"
