@@ -27,10 +27,23 @@ from minif2.training.checkpoint import (
     write_checkpoint,
 )
 from minif2.training.losses import GatherMode, f2llm_loss, gather, hard_negative_loss, in_batch_loss, matryoshka_dims
-from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
+from minif2.training.sampler import (
+    NEGATIVES_PER_STEP,
+    NEGATIVES_PER_STEP_V2,
+    SAMPLER_RULES,
+    MicroBatch,
+    SourceBatchSampler,
+    TrainingData,
+    load_training_data,
+    negatives_for_step,
+    negatives_per_step,
+)
 from minif2.training.trainer import TrainConfig, cli, main, micro_step, train, validation_losses
 
 __all__ = [
+    "NEGATIVES_PER_STEP",
+    "NEGATIVES_PER_STEP_V2",
+    "SAMPLER_RULES",
     "DeepSpeedBackend",
     "GatherMode",
     "MetricsLog",
@@ -56,6 +69,7 @@ __all__ = [
     "matryoshka_dims",
     "micro_step",
     "negatives_for_step",
+    "negatives_per_step",
     "plot_loss_curve",
     "read_metrics",
     "restore_rng",
