@@ -29,11 +29,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from tokenizers import processors
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModel, AutoTokenizer, BitsAndBytesConfig
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
 from minif2.attention import FLASH, choose_attention
@@ -63,7 +62,7 @@ class EmbedderConfig:
     attn_implementation: str | None = None  # auto (FA2 if usable) | sdpa | eager | flash_attention_2 | None
     load_in_4bit: bool = False  # QLoRA: nf4 weights via bitsandbytes
     uses_instructions: bool | None = None  # None: decoders and kit-trained models yes, encoders no (takes_instructions)
-    trust_remote_code: bool = False  # never on by default
+    trust_remote_code: bool = False  # run a model folder's own Python code: only the caller may turn it on
     prompts: dict[str, str] = field(default_factory=dict)  # name -> instruction, saved for sentence-transformers
 
 
@@ -91,6 +90,16 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -
         last = seq_len - 1 - attention_mask.flip(dims=[1]).argmax(dim=1)  # (batch,)
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     raise ValueError(f"unknown pooling '{pooling}': use 'last' or 'mean'")
+
+
+def _saved_settings(path: Path) -> dict[str, Any]:
+    """A saved Embedder's settings file, if any, without ``trust_remote_code`` (a folder may not enable it)."""
+    if not path.is_file():
+        return {}
+    settings = json.loads(path.read_text())
+    if settings.pop("trust_remote_code", False):
+        warnings.warn(f"{path}: ignoring trust_remote_code=true (a model folder cannot enable it)", stacklevel=3)
+    return settings
 
 
 def _is_decoder(config: Any) -> bool:
@@ -148,12 +157,20 @@ class Embedder(nn.Module):
     # ----------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(cls, model: str | Path, **overrides: Any) -> Embedder:
-        """Load an asset name, a local folder (a saved Embedder keeps its settings) or a hub id."""
+        """Load an asset name, a local folder (a saved Embedder keeps its settings) or a hub id.
+
+        A folder's settings never switch on ``trust_remote_code`` (a shared checkpoint with an
+        ``auto_map`` would otherwise run its own Python on load); only ``trust_remote_code=True``
+        passed here does, and a warning says so.
+        """
 
         name = str(model)
         source = resolve_model(name)
-        saved = Path(source) / EMBEDDER_FILE
-        settings: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
+        settings = _saved_settings(Path(source) / EMBEDDER_FILE)
+        if overrides.get("trust_remote_code"):
+            warnings.warn(
+                f"trust_remote_code=True: loading '{name}' may run Python code shipped with the model", stacklevel=2
+            )
         settings.update({k: v for k, v in overrides.items() if v is not None})
         settings["model"] = name
         st_config = Path(source) / "sentence_bert_config.json"
@@ -194,6 +211,8 @@ class Embedder(nn.Module):
         if attention:
             kwargs["attn_implementation"] = attention
         if config.load_in_4bit:
+            from transformers import BitsAndBytesConfig  # noqa: PLC0415 - loads bitsandbytes: only for 4-bit
+
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True,
                 bnb_4bit_quant_type="nf4",
@@ -305,6 +324,8 @@ class Embedder(nn.Module):
         self, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules: Sequence[str] | str = "all-linear"
     ) -> None:
         """Wrap the backbone with peft LoRA adapters (QLoRA when loaded with ``load_in_4bit``)."""
+        # peft imports bitsandbytes, which is slow and noisy on a CPU: only when LoRA is asked for
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training  # noqa: PLC0415
 
         if self.config.load_in_4bit:
             self.backbone = prepare_model_for_kbit_training(self.backbone, use_gradient_checkpointing=False)
@@ -318,8 +339,7 @@ class Embedder(nn.Module):
 
     def merged_backbone(self) -> nn.Module:
         """The backbone with any LoRA adapters merged in (what gets saved)."""
-
-        if isinstance(self.backbone, PeftModel):
+        if hasattr(self.backbone, "merge_and_unload"):  # a peft model (see add_lora)
             return self.backbone.merge_and_unload()
         return self.backbone
 
@@ -341,6 +361,7 @@ class Embedder(nn.Module):
         self.tokenizer.save_pretrained(path)
         settings = asdict(self.config)
         settings.pop("model")
+        settings.pop("trust_remote_code")  # never recorded: only a caller's explicit argument turns it on
         settings["load_in_4bit"] = False
         (path / EMBEDDER_FILE).write_text(json.dumps(settings, indent=2))
         self._write_sentence_transformers_files(path)

@@ -22,6 +22,7 @@ and do not de-duplicate (``data/dedup.py``). Taught in ``notebooks/01_data_unifi
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections import defaultdict
@@ -64,17 +65,18 @@ def from_pairs(
     positive_field: str = "positive",
     task: str = "retrieval",
     instruction: str | None = None,
+    negatives_field: str = "negatives",
 ) -> list[Sample]:
     """(query, document) pairs as retrieval samples; title->body and question->answer are the
-    same rule with other field names (QZhou, docs/recipe.md §2).
+    same rule with other field names (QZhou, docs/recipe.md §2). A row's own hard negatives
+    (a list of texts in ``negatives_field``) are kept; mining may add to them.
 
     >>> from_pairs([{"title": "Tea", "body": "Tea is a drink."}], "t", "title", "body", instruction="")[0].positive
     'Tea is a drink.'
     """
     inst = _instruction(source, task, instruction)
     return [
-        Sample(query=r[query_field], positive=r[positive_field], task=task, source=source, instruction=inst)
-        for r in rows
+        Sample(r[query_field], r[positive_field], list(r.get(negatives_field) or []), task, source, inst) for r in rows
     ]
 
 
@@ -95,7 +97,7 @@ def from_beir(
     report = report if report is not None else SkipReport()
     corpus = {
         r["_id"]: _beir_text(r)
-        for _, r in read_jsonl(folder / "corpus.jsonl", {"_id": str, "text": str}, lenient, report)
+        for _, r in read_jsonl(folder / "corpus.jsonl", {"_id": str, "text": str}, lenient, report, {"title": str})
     }
     queries = {
         r["_id"]: r["text"] for _, r in read_jsonl(folder / "queries.jsonl", {"_id": str, "text": str}, lenient, report)
@@ -109,6 +111,8 @@ def from_beir(
                 score = float(row["score"])
             except ValueError:
                 raise UnifyError(qrels, line, "score", f"wrong type: expected a number, got {row['score']!r}") from None
+            if not math.isfinite(score):
+                raise UnifyError(qrels, line, "score", f"not a number: the value is {row['score']!r}")
             for name, table in (("query-id", queries), ("corpus-id", corpus)):
                 if row[name] not in table:
                     raise UnifyError(
@@ -128,7 +132,7 @@ def from_beir(
 
 
 def _beir_text(row: Row) -> str:
-    title = str(row.get("title") or "").strip()
+    title = (row.get("title") or "").strip()  # read_jsonl checked it is a text when present
     return f"{title} {row['text']}" if title else row["text"]
 
 
@@ -248,7 +252,7 @@ def from_nli(
     by_premise: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         label = _NLI_LABELS.get(str(r["label"]).lower())
-        if label is None:
+        if label is None:  # import_jsonl / load_hub_source name the file and line first (_check_row)
             raise ValueError(f"source '{source}': NLI label {r['label']!r} is not one of {sorted(_NLI_LABELS)}")
         by_premise[r["premise"]][label].append(r["hypothesis"])
     inst = _instruction(source, "nli", instruction)
@@ -282,6 +286,35 @@ SHAPES: dict[str, tuple[Callable[..., list[Sample]], dict[str, Any]]] = {
 }
 
 
+def _adapt_rows(
+    shape: str, numbered: Iterable[tuple[int, Any]], where: str | Path, source: str, lenient: bool, report: SkipReport,
+    kwargs: dict[str, Any],
+) -> list[Sample]:  # fmt: skip
+    """Check each ``(line, row)`` of one raw shape (types, texts, NLI labels; naming file, line and field),
+    skip and count bad rows in lenient mode, and adapt the rest. A pairs row may bring its own
+    ``negatives`` (a list of texts); an STS source needs its ``threshold`` option."""
+    if shape == "sts" and "threshold" not in kwargs:
+        hint = "Add `options: {threshold: <score>}` to this import in the unify config"
+        raise UnifyError(where, None, "threshold", "missing option: an STS source needs a score threshold", hint)
+    schema, optional = SHAPES[shape][1], {}
+    if shape == "pairs":
+        schema = {kwargs.get("query_field", "query"): str, kwargs.get("positive_field", "positive"): str}
+        optional = {kwargs.get("negatives_field", "negatives"): list}
+    rows = []
+    for line, row in numbered:
+        try:
+            check_record(row, schema, where, line, optional)
+            if shape == "nli" and str(row["label"]).lower() not in _NLI_LABELS:
+                raise UnifyError(where, line, "label", f"unknown NLI label {row['label']!r}: use {sorted(_NLI_LABELS)}")
+        except UnifyError as err:
+            if not lenient:
+                raise
+            report.add(err)
+            continue
+        rows.append(row)
+    return SHAPES[shape][0](rows, source, **kwargs)
+
+
 def import_jsonl(
     path: str | Path,
     shape: str,
@@ -298,14 +331,8 @@ def import_jsonl(
         return from_beir(path, source, lenient=lenient, report=report, **adapter_kwargs)
     if shape not in SHAPES:
         raise ValueError(f"unknown shape '{shape}' for {path}: expected one of {sorted(SHAPES) + ['beir']}")
-    adapter, schema = SHAPES[shape]
-    if shape == "pairs":
-        schema = {
-            adapter_kwargs.get("query_field", "query"): str,
-            adapter_kwargs.get("positive_field", "positive"): str,
-        }
-    rows = [row for _, row in read_jsonl(path, schema, lenient, report)]
-    return adapter(rows, source, **adapter_kwargs)
+    report = report if report is not None else SkipReport()
+    return _adapt_rows(shape, read_jsonl(path, {}, lenient, report), path, source, lenient, report, adapter_kwargs)
 
 
 # name -> keyword arguments of load_hub_source (hub ids as published; not verified offline)
@@ -333,15 +360,24 @@ def _local_builder(path: str, data_files: Any) -> tuple[str, Any]:
 def _f2llm_samples(
     rows: Any, source: str, task: str | None, where: str, lenient: bool, report: SkipReport
 ) -> list[Sample]:
-    """F2LLM parquet rows -> samples: passage -> positive, negative_1..N -> negatives (in order).
+    """F2LLM parquet rows -> samples: passage -> positive, negative_1..N -> negatives (in order);
+    a ``negatives`` column holding a list of texts is read the same way (one or the other).
 
     The family is ``task`` if given, else F2LLM's list entry for ``source`` (``schema.f2llm_family``);
     a query that already carries ``Instruct: ...\\nQuery: `` keeps that instruction (``split_instruction``).
     """
     negative_columns = sorted((c for c in rows.column_names if _NEGATIVE.match(c)), key=lambda c: int(c.split("_")[1]))
-    task = task if task is not None else f2llm_family(source, negative_columns)
+    if negative_columns and "negatives" in rows.column_names:
+        raise UnifyError(
+            where, None, "negatives", "ambiguous negatives: both a `negatives` list and negative_N columns"
+        )
+    listed = "negatives" in rows.column_names
+    if task is None:  # F2LLM's lists decide; F2LLM stores one negative for classification and 24 otherwise
+        one = negative_columns == ["negative_1"] or (listed and {len(n or []) for n in rows["negatives"]} == {1})
+        task = f2llm_family(source, one)
     instruction = instruction_for(source, task)
     schema = {"query": str, "passage": str, **{c: str for c in negative_columns}}
+    schema.update({"negatives": list} if listed else {})
     out = []
     for number, row in enumerate(rows, start=1):
         try:
@@ -352,7 +388,7 @@ def _f2llm_samples(
             report.add(err)
             continue
         own, query = split_instruction(row["query"])
-        negatives = [row[c] for c in negative_columns]
+        negatives = list(row["negatives"]) if listed else [row[c] for c in negative_columns]
         out.append(Sample(query, row["passage"], negatives, task, source, instruction if own is None else own))
     return out
 
@@ -372,7 +408,7 @@ def load_hub_source(
 ) -> list[Sample]:
     """Load a dataset (hub id, or a local parquet/jsonl file or folder) and adapt it to samples.
 
-    ``shape`` is ``f2llm`` or one of ``adapters.SHAPES``; ``columns`` renames columns first
+    ``shape`` is ``f2llm`` or one of :data:`SHAPES`; ``columns`` renames columns first
     (e.g. ``{"title": "query", "body": "positive"}``). Rows are validated like a jsonl import:
     errors name the dataset, split, row number and field.
     """
@@ -382,13 +418,8 @@ def load_hub_source(
     try:
         rows = datasets.load_dataset(builder, config_name, data_files=files, split=split)
     except Exception as err:  # noqa: BLE001 - datasets raises many types; say what to do
-        raise UnifyError(
-            path,
-            None,
-            None,
-            f"cannot load dataset: {type(err).__name__}: {err}",
-            "check the id/path and split; offline, point `path` at local parquet or jsonl files",
-        ) from err
+        hint = "check the id/path and split; offline, point `path` at local parquet or jsonl files"
+        raise UnifyError(path, None, None, f"cannot load dataset: {type(err).__name__}: {err}", hint) from err
     if columns:
         rows = rows.rename_columns(columns)
     where = f"{path} [{split}]"
@@ -396,18 +427,4 @@ def load_hub_source(
         return _f2llm_samples(rows, source, task, where, lenient, report)
     if shape not in SHAPES:
         raise ValueError(f"unknown shape '{shape}' for {path}: expected 'f2llm' or one of {sorted(SHAPES)}")
-    adapter, schema = SHAPES[shape]
-    if shape == "pairs":
-        schema = {
-            adapter_kwargs.get("query_field", "query"): str,
-            adapter_kwargs.get("positive_field", "positive"): str,
-        }
-    valid = []
-    for number, row in enumerate(rows, start=1):
-        try:
-            valid.append(check_record(row, schema, where, number))
-        except UnifyError as err:
-            if not lenient:
-                raise
-            report.add(err)
-    return adapter(valid, source, **adapter_kwargs)
+    return _adapt_rows(shape, enumerate(rows, start=1), where, source, lenient, report, adapter_kwargs)

@@ -26,6 +26,8 @@ scored (F2LLM, docs/recipe.md §1). This module does not score anything. Taught 
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -109,8 +111,8 @@ class TaskFormatError(UnifyError):
     """A task folder or file breaks the format above; the message names the file, line and field."""
 
 
-def _rows(path: Path, schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every row of a task's jsonl file, type-checked; a task file has no lenient mode."""
+def _rows(path: Path, schema: dict[str, Any], optional: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Every row of a task's jsonl file, type-checked (``optional`` fields when present); no lenient mode."""
     if not path.is_file():
         raise TaskFormatError(
             path,
@@ -120,7 +122,7 @@ def _rows(path: Path, schema: dict[str, Any]) -> list[dict[str, Any]]:
             f"Write one JSON object per line with {list(schema)}",
         )
     try:
-        rows = [row for _, row in read_jsonl(path, schema)]
+        rows = [row for _, row in read_jsonl(path, schema, optional=optional)]
     except UnifyError as err:
         raise TaskFormatError(err.path, err.line, err.field, err.reason, "Fix the task file") from None
     if not rows:
@@ -128,8 +130,33 @@ def _rows(path: Path, schema: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _grade(path: Path, line: int, text: str) -> int:
+    """A qrels score as mteb takes it: an integer relevance grade (graded: 0, 1, 2, ... are kept).
+
+    mteb's retrieval metrics run pytrec_eval, whose ``RelevanceEvaluator`` refuses non-integer
+    relevance, so a fraction such as 0.5 is an error here rather than silently truncated to 0.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise TaskFormatError(path, line, "score", f"not a number: {text!r}", "Fix the qrels file") from None
+    if not math.isfinite(value) or not value.is_integer():
+        raise TaskFormatError(
+            path,
+            line,
+            "score",
+            f"not an integer relevance grade: {text!r}",
+            "mteb (pytrec_eval) takes integer grades such as 0, 1, 2; scale fractional judgements to integers",
+        )
+    return int(value)
+
+
 def _qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
-    """``qrels/test.tsv`` (BEIR) or ``qrels.tsv`` -> {query-id: {corpus-id: score}}."""
+    """``qrels/test.tsv`` (BEIR) or ``qrels.tsv`` -> {query-id: {corpus-id: score}}.
+
+    A (query, document) pair judged twice is reported with a warning that counts such lines and names
+    the first conflicting pair of lines; the last line wins (as a BEIR loader's dict does).
+    """
     path = next((p for p in (folder / "qrels" / "test.tsv", folder / "qrels.tsv") if p.is_file()), None)
     if path is None:
         raise TaskFormatError(
@@ -140,16 +167,28 @@ def _qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
             "Write query-id<TAB>corpus-id<TAB>score lines under a header",
         )
     qrels: dict[str, dict[str, int]] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    repeats, conflicts = 0, []
     try:
         for line, row in read_tsv(path, ("query-id", "corpus-id", "score")):
-            try:
-                qrels.setdefault(row["query-id"], {})[row["corpus-id"]] = int(float(row["score"]))
-            except ValueError:
-                raise TaskFormatError(path, line, "score", f"not a number: {row['score']!r}") from None
+            grade, pair = _grade(path, line, row["score"]), (row["query-id"], row["corpus-id"])
+            docs = qrels.setdefault(pair[0], {})
+            if pair[1] in docs and docs[pair[1]] != grade:
+                conflicts.append(f"line {line} grades {pair} {grade}, line {first_line[pair]} {docs[pair[1]]}")
+            repeats += pair[1] in docs and docs[pair[1]] == grade
+            docs[pair[1]] = grade
+            first_line.setdefault(pair, line)
     except TaskFormatError:
         raise
     except UnifyError as err:
         raise TaskFormatError(err.path, err.line, err.field, err.reason, err.args[0].split(". ", 1)[-1]) from None
+    if conflicts:
+        warnings.warn(
+            f"{path}: {len(conflicts)} conflicting duplicate judgement(s), the last line wins ({conflicts[0]}; ...)",
+            stacklevel=2,
+        )
+    if repeats:
+        warnings.warn(f"{path}: {repeats} duplicate qrels line(s) repeat an earlier judgement", stacklevel=2)
     return path, qrels
 
 
@@ -186,10 +225,12 @@ def read_eval_task(folder: str | Path) -> dict[str, Any]:
             key,
             "missing or empty",
         )
+    for key in ("instruction", "source"):
+        _check(key not in meta or isinstance(meta[key], str), spec_path, key, 'must be a text ("" for none)')
     kind = meta["type"]
     _check(kind in EVAL_TYPES, spec_path, "type", f"is {kind!r}; expected one of {list(EVAL_TYPES)}")
     if kind == "retrieval":
-        corpus = _rows(folder / "corpus.jsonl", {"_id": (str, int), "text": str})
+        corpus = _rows(folder / "corpus.jsonl", {"_id": (str, int), "text": str}, {"title": str})
         queries = _rows(folder / "queries.jsonl", {"_id": (str, int), "text": str})
         meta["corpus"] = {
             str(r["_id"]): {**r, "_id": str(r["_id"]), "title": str(r.get("title") or "")} for r in corpus

@@ -23,6 +23,7 @@ import os
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from minif2.config import PROFILES, config_to_dict, load_config, profile_path, save_config
+from minif2.config import PROFILES, ConfigError, config_to_dict, load_config, profile_path, save_config
 from minif2.config import TRAINING_4B as PAPER
 from minif2.model import Embedder
 from minif2.training import checkpoint as ckpt
@@ -98,6 +99,7 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     log_every_steps: int = 1  # metrics.jsonl rows
     resume: bool = False  # continue from the newest checkpoint in out_dir
+    resume_with_changes: bool = False  # resume even if settings differ from the checkpoint's (see _resume_point)
     seed: int = 0
     progress: bool = True  # tqdm bar
 
@@ -175,6 +177,49 @@ def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) 
     return out
 
 
+# settings a resumed run may change: how long it runs, where it writes, how often it logs, evaluates, saves
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "max_steps",
+        "out_dir",
+        "progress",
+        "eval_every_steps",
+        "save_every_steps",
+        "keep_checkpoints",
+        "log_every_steps",
+        "resume",
+        "resume_with_changes",
+    }
+)
+
+
+def _resume_point(cfg: TrainConfig, out_dir: Path) -> Path | None:
+    """The checkpoint to resume from, after checking that the run's settings match it.
+
+    No checkpoint: a warning says training starts from step 0. Any setting other than
+    ``RESUME_MAY_CHANGE`` (max_steps, out_dir, progress, eval/save/log intervals, keep_checkpoints)
+    that differs from the checkpoint's ``train.yaml`` is refused with a ConfigError naming the
+    fields, since the checkpoint's state would be mixed with new settings, unless
+    ``resume_with_changes`` (``--resume-with-changes``) asks for it; then a warning lists them.
+    """
+    found = ckpt.latest_checkpoint(out_dir)
+    if found is None:
+        warnings.warn(f"resume: no checkpoint in {out_dir}; training starts from step 0", stacklevel=3)
+        return None
+    saved = yaml.safe_load((found / "train.yaml").read_text()) if (found / "train.yaml").is_file() else {}
+    now = config_to_dict(cfg)
+    changed = sorted(k for k in set(saved) & set(now) if saved[k] != now[k] and k not in RESUME_MAY_CHANGE)
+    if changed and not cfg.resume_with_changes:
+        diffs = "; ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise ConfigError(
+            f"{found / 'train.yaml'}: cannot resume with changed settings ({diffs}). Restore them, "
+            "or pass --resume-with-changes (resume_with_changes: true) to resume anyway"
+        )
+    if changed:
+        warnings.warn(f"resume: continuing {found} with changed settings {changed}", stacklevel=3)
+    return found
+
+
 def _world() -> tuple[int, int]:
     """(rank, world size) from the launcher's environment, before any process group exists."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -195,7 +240,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
         )
     total_steps = cfg.max_steps or (cfg.num_epochs * len(sampler)) // cfg.grad_accum
 
-    resume_from = ckpt.latest_checkpoint(out_dir) if cfg.resume else None
+    resume_from = _resume_point(cfg, out_dir) if cfg.resume else None
     lora = cfg.mode in ("lora", "qlora")
     source = (
         str(resume_from / "embedder") if resume_from is not None and not lora and cfg.backend != "deepspeed" else None
@@ -327,6 +372,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--resume", action="store_true", default=None, help="continue from the newest checkpoint")
     parser.add_argument(
+        "--resume-with-changes", action="store_true", default=None, help="resume even if settings differ"
+    )
+    parser.add_argument(
         "--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS
     )  # set by the deepspeed launcher
     args = parser.parse_args(argv)
@@ -342,6 +390,7 @@ def cli(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
         resume=args.resume,
+        resume_with_changes=args.resume_with_changes,
     )
     final = main(cfg)
     if _world()[0] == 0:
