@@ -7,7 +7,7 @@ import json
 import pytest
 from datasets import Dataset
 
-from minif2.data.adapters import load_hub_source
+from minif2.data.loaders import load_hub_source
 from minif2.data.sources import (
     harvest_code_pairs,
     pairs_from_source,

@@ -5,7 +5,7 @@ lists how each source shape is transformed. :func:`main` runs the step:
 
 1. harvest the offline sources and write the held-out evaluation tasks (``data/unify.py``);
 2. import the user's own files or hub datasets, if configured (``data/adapters.py``,
-   ``data/adapters.py``), strictly or leniently (``data/validation.py``);
+   ``data/loaders.py``), strictly or leniently (``data/validation.py``);
 3. de-duplicate the training samples against every evaluation text (``data/dedup.py``);
 4. write ``<out_dir>/unified/`` (one parquet per source + manifest with counts, origins,
    licences, de-dup and skip reports, stats) and ``<out_dir>/eval_tasks/``.
@@ -33,16 +33,15 @@ import yaml
 
 from minif2.config import PROFILES, from_dict, load_config, profile_path, save_config, staged_folder
 from minif2.data.adapters import (
-    HUB_SOURCES,
     from_classification_examples,
     from_classification_labels,
     from_clustering,
     from_pairs,
     from_sts,
     import_jsonl,
-    load_hub_source,
 )
 from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
     CODE_LIBRARIES,
     ORIGINS,
