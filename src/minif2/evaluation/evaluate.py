@@ -8,7 +8,8 @@ that every number is mteb's own:
   revision per checkpoint so mteb's result cache never mixes models;
 - this module runs models x tasks through ``mteb.evaluate`` and writes one tidy
   table (task, type, main_score, model), category averages, the released models' MTEB(eng, v2)
-  numbers (recomputed from the public MTEB results) beside them, and a base-vs-fine-tuned plot (``evaluation/report.py``).
+  numbers (recomputed from the public MTEB results) beside them, and a base-vs-fine-tuned plot
+  (``evaluation/report.py``).
 
 ``tasks`` names a folder of task folders (the kit's held-out suite, written by
 ``minif2 unify`` to ``<run_dir>/data/eval_tasks``), one task folder, an mteb benchmark
