@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +235,46 @@ def test_deepspeed_two_processes_match_single_process(data_dir: Path, tmp_path: 
     assert (tmp_path / "ds" / "final" / "model.safetensors").is_file()
 
 
+def _run_deepspeed(cfg: TrainConfig, yaml_path: Path) -> None:
+    """Train ``cfg`` on 2 CPU processes through scripts/train_deepspeed.sh (DeepSpeed ZeRO-2, gloo)."""
+    save_config(cfg, yaml_path)
+    env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "train_deepspeed.sh"), "--config", str(yaml_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_deepspeed_zero2_resume_equals_uninterrupted_run(data_dir: Path, tmp_path: Path) -> None:
+    """Issue 16: resuming from a ZeRO-2 checkpoint (sharded fp32 master + AdamW state, 2 processes)
+    ends with exactly the weights, losses and learning rates of the uninterrupted run.
+
+    The resumed run starts from a copy of the uninterrupted run's step-2 checkpoint (what a run killed
+    at step 3 leaves behind); the trainer cuts the log back to step 2 and runs steps 3-5 again.
+    """
+    pytest.importorskip("deepspeed")
+    kw = dict(max_steps=5, batch_size=2, save_every_steps=2, keep_checkpoints=2, warmup_steps=2)
+    straight = _cfg(data_dir, tmp_path / "straight", **kw)
+    _run_deepspeed(straight, tmp_path / "straight.yaml")
+    assert sorted(p.name for p in (tmp_path / "straight").glob("step-*")) == ["step-0000002", "step-0000004"]
+    ignore = shutil.ignore_patterns("final", "step-0000004")  # resume from step 2: steps 3-5 run again
+    shutil.copytree(tmp_path / "straight", tmp_path / "resumed", ignore=ignore)
+    _run_deepspeed(replace(straight, out_dir=str(tmp_path / "resumed"), resume=True), tmp_path / "resumed.yaml")
+    a, b = _weights(tmp_path / "straight" / "final"), _weights(tmp_path / "resumed" / "final")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+    log_a = read_metrics(tmp_path / "straight" / "metrics.jsonl", "train")
+    log_b = read_metrics(tmp_path / "resumed" / "metrics.jsonl", "train")
+    assert [r["step"] for r in log_b] == [1, 2, 3, 4, 5]
+    assert [(r["loss"], r["lr"]) for r in log_a] == [(r["loss"], r["lr"]) for r in log_b]
+
+
 def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:
     """Every train YAML is a valid TrainConfig; the CLI trains from a config file with overrides."""
     for path in sorted((REPO / "configs").glob("*/train*.yaml")):
@@ -250,3 +292,158 @@ def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:
     assert cli(["--config", str(tmp_path / "cfg.yaml"), "--out-dir", str(tmp_path / "cli"), "--max-steps", "2"]) == 0
     assert len(read_metrics(tmp_path / "cli" / "metrics.jsonl", "train")) == 2
     assert json.loads((tmp_path / "cli" / "run_summary.json").read_text())["total_steps"] == 2
+
+
+# -- beyond F2LLM v1 (issue 15): gradient caching, Matryoshka / single softmax in the loop, two stages ------------
+
+
+@pytest.mark.parametrize("form", ["f2llm", "single"])
+def test_gradient_cache_on_tiny_qwen3_matches_the_uncached_batch(form: str) -> None:
+    """The real backbone: cached and uncached embeddings give the same loss and weight gradients (rtol 1e-5)."""
+    from minif2 import Embedder
+    from minif2.training.grad_cache import cached_embed
+    from minif2.training.losses import matryoshka_dims, training_loss
+
+    emb = Embedder.from_pretrained("tiny-qwen3", max_length_tokens=16).double()
+    rng = random.Random(2)
+    b, k = 6, 2
+    queries = [" ".join(rng.sample(WORDS, rng.randint(1, 5))) for _ in range(b)]
+    docs = [" ".join(rng.sample(WORDS, rng.randint(2, 8))) for _ in range(b * (1 + k))]
+    q_tok, d_tok = emb.tokenize(queries), emb.tokenize(docs)
+
+    def step(chunk: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        emb.zero_grad()
+        q = cached_embed(emb, q_tok["input_ids"], q_tok["attention_mask"], chunk)
+        d = cached_embed(emb, d_tok["input_ids"], d_tok["attention_mask"], chunk)
+        n = d[b:].reshape(b, k, -1)
+        loss = training_loss(q, d[:b], n, "retrieval", form=form, mrl_dims=matryoshka_dims(emb.dim))["loss"]
+        loss.backward()
+        return loss.detach(), {name: p.grad.clone() for name, p in emb.named_parameters() if p.grad is not None}
+
+    loss, grads = step(0)
+    loss_c, grads_c = step(4)
+    torch.testing.assert_close(loss_c, loss, rtol=1e-5, atol=0)
+    assert grads_c.keys() == grads.keys() and len(grads) > 10
+    for name in grads:
+        torch.testing.assert_close(grads_c[name], grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_options_run_in_the_loop(data_dir: Path, tmp_path: Path) -> None:
+    """Gradient caching changes nothing at step 1; Matryoshka and the single softmax change the logged loss."""
+    base = dict(max_steps=2, num_negatives=3, sources=["ret"])
+    train(_cfg(data_dir, tmp_path / "plain", **base))
+    train(_cfg(data_dir, tmp_path / "cached", grad_cache_chunk_size=3, **base))
+    train(_cfg(data_dir, tmp_path / "v2", use_mrl=True, lr_schedule="constant_with_warmup", loss="single", **base))
+    plain, cached, v2 = (read_metrics(tmp_path / run / "metrics.jsonl", "train") for run in ("plain", "cached", "v2"))
+    for key in ("loss", "hard", "grad_norm"):
+        assert cached[0][key] == pytest.approx(plain[0][key], rel=1e-5), key
+    assert plain[0]["source"] == v2[0]["source"] == "ret"  # same batch ...
+    assert abs(v2[0]["loss"] - plain[0]["loss"]) > 0.1 and "hard" not in v2[0]  # ... a different loss
+    assert v2[-1]["lr"] == pytest.approx(1e-3)  # constant after the 2 warm-up steps (cosine would be at its floor)
+    with pytest.raises(ValueError, match="'loss' must be"):
+        train(_cfg(data_dir, tmp_path / "bad", loss="joint"))
+
+
+def test_clustering_negatives_option() -> None:
+    from minif2.training.options import negatives_per_step
+
+    v2 = TrainConfig(num_negatives=7, num_negatives_clustering=9)
+    assert [negatives_per_step(v2, f) for f in ("retrieval", "clustering", "classification")] == [7, 9, 7]
+    assert negatives_per_step(TrainConfig(), "clustering") == 7  # v1: the same 7 for every family
+
+
+STAGES = [
+    {"name": "retrieval", "sources": ["retrieval"], "max_steps": 3, "save_every_steps": 1},
+    {"name": "all", "max_steps": 4, "save_every_steps": 2, "num_epochs": 2},
+]
+
+
+@pytest.fixture(scope="module")
+def two_stage_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted two-stage run: retrieval sources for 3 steps, then all sources for 4."""
+    out = tmp_path_factory.mktemp("two-stage") / "straight"
+    train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1))
+    return out
+
+
+def test_two_stages_train_the_selected_sources(two_stage_run: Path) -> None:
+    first = read_metrics(two_stage_run / "stage-1-retrieval" / "metrics.jsonl", "train")
+    second = read_metrics(two_stage_run / "stage-2-all" / "metrics.jsonl", "train")
+    assert {r["source"] for r in first} == {"ret"} and {r["source"] for r in second} == {"ret", "clf"}
+    assert len(first) == 3 and len(second) == 4
+    assert load_config(TrainConfig, two_stage_run / "stage-2-all" / "train.yaml").model == str(
+        two_stage_run / "stage-1-retrieval" / "final"
+    )
+    last = _weights(two_stage_run / "stage-2-all" / "final")
+    assert all(torch.equal(t, last[k]) for k, t in _weights(two_stage_run / "final").items())
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [pytest.param(3, marks=pytest.mark.slow), 4, pytest.param(6, marks=pytest.mark.slow)],
+)
+def test_two_stages_resume_across_the_boundary(
+    data_dir: Path, tmp_path: Path, two_stage_run: Path, kill_at: int
+) -> None:
+    """Killed after ``kill_at`` steps of both stages and resumed, the final weights equal an uninterrupted run's.
+
+    3: the last step of stage 1 (resumes stage 1 from its step-2 checkpoint); 4: the first step of stage 2,
+    before any stage-2 checkpoint (stage 1 is done: stage 2 restarts from stage 1's final weights); 6: inside
+    stage 2 (resumes from its step-2 checkpoint).
+    """
+
+    class Killed(Exception):
+        pass
+
+    def kill(step: int, *_: object, calls: list[int] = []) -> None:  # noqa: B006
+        calls.append(step)
+        if len(calls) == kill_at:
+            raise Killed
+
+    out = tmp_path / "killed"
+    with pytest.raises(Killed):
+        train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1), callbacks=[kill])
+    assert (out / "stage-1-retrieval" / "final").is_dir() == (kill_at > 3)
+    resumed = _weights(train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1, resume=True)))
+    reference = _weights(two_stage_run / "final")
+    assert resumed.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(resumed[name], reference[name], rtol=0, atol=0, msg=name)
+    log = read_metrics(out / "stage-2-all" / "metrics.jsonl", "train")
+    assert [r["loss"] for r in log] == [
+        r["loss"] for r in read_metrics(two_stage_run / "stage-2-all" / "metrics.jsonl", "train")
+    ]
+
+
+@pytest.mark.slow
+def test_small_gpu_dry_run_on_the_real_qwen3_shape(tmp_path: Path) -> None:
+    """Issue 16: `minif2 train --profile small-gpu --dry-run` on a random Qwen3-0.6B of the real shape, offline.
+
+    The profile's own path (QLoRA nf4 base, LoRA r=32 on all linears, gradient checkpointing, the real
+    151,936-row embedding and a tokenizer with EOS != PAD) runs 2 optimiser steps at batch 2 and 32 tokens;
+    the checkpoint resumes to the same weights; the final folder loads in transformers and
+    sentence-transformers with the kit's embeddings; the report carries the measured peak memory.
+    """
+    from minif2.training.dryrun import dry_run
+    from minif2.training.shapes import shape_config
+
+    cfg = load_config(TrainConfig, profile_path("small-gpu", "train"))
+    report = dry_run(cfg, workdir=tmp_path)
+    real = shape_config("Qwen/Qwen3-0.6B")
+    assert report["shape"] == "qwen3-0.6b" and report["layers"] == real.num_hidden_layers == 28
+    assert report["vocab_rows"] == 151936 and report["eos_is_not_pad"]
+    assert report["mode"] == "qlora" and report["checkpointing_active"]
+    assert report["linear_4bit_modules"] == 7 * 28 and report["lora_modules"] == 7 * 28
+    assert report["trainable_params"] == 28 * 32 * sum(a + b for a, b in _qwen3_linears(real))  # LoRA only
+    assert len(report["steps"]) == 2 and all(np.isfinite(r["loss"]) for r in report["steps"])
+    assert report["checkpoints"] == ["step-0000001"]
+    assert report["resume_max_abs_diff"] == 0.0
+    assert max(report["reload_max_abs_diff"].values()) < 1e-4
+    assert 0 < report["peak_rss_steps_gib"] <= report["peak_rss_gib"] < 12  # GiB, measured (RSS)
+
+
+def _qwen3_linears(config) -> list[tuple[int, int]]:
+    """(in, out) of q, k, v, o, gate, up, down in a Qwen3 layer, from the config (hand-written)."""
+    h, i, d = config.hidden_size, config.intermediate_size, config.head_dim
+    q, kv = config.num_attention_heads * d, config.num_key_value_heads * d
+    return [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)]

@@ -20,7 +20,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("minif2.cli:assets_cli", "list the offline models and materialise one (00)"),
     "unify": ("minif2.data", "turn raw sources into (query, positive, negatives) samples (01)"),
     "mine": ("minif2.mining", "add margin-based hard negatives with a teacher model (02)"),
-    "train": ("minif2.training", "contrastive fine-tuning: single process, LoRA/QLoRA or DeepSpeed (03)"),
+    "train": (
+        "minif2.training.dryrun:train_cli",
+        "contrastive fine-tuning: single process, LoRA/QLoRA or DeepSpeed; --dry-run checks a profile (03)",
+    ),
+    "plan": ("minif2.training.dryrun:plan_cli", "memory per GPU of the training profiles for Qwen3 0.6B-4B (03)"),
     "eval": ("minif2.evaluation", "score an embedder with mteb on offline or hub tasks (04)"),
     "analyze": ("minif2.analysis", "Procrustes instruction-shift analysis across models (05)"),
 }

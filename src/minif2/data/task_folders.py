@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from minif2.data.validation import UnifyError, read_jsonl, read_tsv
+from minif2.data.validation import Numbers, UnifyError, read_jsonl, read_tsv
 
 __all__ = [
     "EVAL_TYPES",
@@ -51,7 +51,7 @@ _ROW_SCHEMA = {
     "clustering": {"text": str, "label": (str, int)},
     "pair_classification": {"sentence1": str, "sentence2": str, "label": int},
     "reranking": {"query": str, "positive": list, "negative": list},
-    "summarization": {"text": str, "human_summaries": list, "machine_summaries": list},  # + relevance: numbers
+    "summarization": {"text": str, "human_summaries": list, "machine_summaries": list, "relevance": Numbers},
 }
 
 
@@ -278,9 +278,8 @@ def read_eval_task(folder: str | Path) -> dict[str, Any]:
     elif kind == "summarization":
         _check_lists(meta["test"], test_path, ("human_summaries", "machine_summaries"))
         for line, row in enumerate(meta["test"], start=1):
-            scores = row.get("relevance")
-            ok = isinstance(scores, list) and len(scores) == len(row["machine_summaries"])
-            ok = ok and all(_is_number(x) for x in scores)
+            scores = row["relevance"]
+            ok = len(scores) == len(row["machine_summaries"]) and all(_is_number(x) for x in scores)
             _check(ok, test_path, "relevance", f"row {line}: needs one number per machine summary")
         _check(
             len({float(x) for r in meta["test"] for x in r["relevance"]}) > 1,
@@ -292,7 +291,7 @@ def read_eval_task(folder: str | Path) -> dict[str, Any]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_lists(rows: list[dict[str, Any]], path: Path, fields: tuple[str, ...]) -> None:
