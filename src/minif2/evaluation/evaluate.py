@@ -7,8 +7,9 @@ that every number is mteb's own:
 - ``evaluation/mteb_model.py`` wraps the Embedder: F2LLM's instructions on queries only, and a
   revision per checkpoint so mteb's result cache never mixes models;
 - this module runs models x tasks through ``mteb.evaluate`` and writes one tidy
-  table (task, type, main_score, model), category averages, the paper's numbers
-  beside them, and a base-vs-fine-tuned plot (``evaluation/report.py``).
+  table (task, type, main_score, model), category averages, the released models' MTEB(eng, v2)
+  numbers (recomputed from the public MTEB results) beside them, and a base-vs-fine-tuned plot
+  (``evaluation/report.py``).
 
 ``tasks`` names a folder of task folders (the kit's held-out suite, written by
 ``minif2 unify`` to ``<run_dir>/data/eval_tasks``), one task folder, an mteb benchmark
@@ -237,8 +238,8 @@ def scores_by_dimension(
 
 
 def main(cfg: EvalConfig) -> Path:
-    """Score ``cfg.models`` on ``cfg.tasks``; write results.csv/.json, category averages, the paper's numbers,
-    a plot."""
+    """Score ``cfg.models`` on ``cfg.tasks``; write results.csv/.json, category averages, the released
+    models' MTEB numbers (recomputed from the public results), a plot."""
     with staged_folder(cfg.out_dir) as staged:  # a failed rerun leaves the previous results as they were
         _write_results(cfg, staged)
     return Path(cfg.out_dir)

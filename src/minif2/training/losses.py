@@ -168,7 +168,8 @@ def gather(t: Tensor, mode: GatherMode = "autograd") -> tuple[Tensor, int]:
     """All ranks' ``t`` concatenated in rank order, and this rank's offset into it.
 
     Returns ``(t, 0)`` when torch.distributed is not initialised (one process). Ranks may hold
-    different batch sizes (the sampler's last partial batch with ``drop_last=False``).
+    different batch sizes (the kit's sampler gives every rank a full batch, as accelerate does, but the
+    gather does not depend on it).
 
     Args:
         t: ``(b, ...)`` this rank's tensor.
