@@ -355,11 +355,26 @@ def test_nan_row_in_sts_source_is_refused_or_counted(tmp_path):
     assert report.total == 1 and report.examples[0]["line"] == 2
 
 
+def test_changed_seed_is_not_served_from_the_cache(tiny_qwen3_path, tmp_path, monkeypatch):
+    from minif2.evaluation.evaluate import EvalConfig, evaluate_models  # noqa: PLC0415
+
+    task = _task(tmp_path / "tasks" / "TinySTS", "sts", instruction="", source="test")
+    _jsonl(task / "test.jsonl", [{"sentence1": f"s{i}", "sentence2": f"t{i}", "score": float(i % 3)} for i in range(6)])
+    encoded = []
+    real_encode = Embedder.encode
+    monkeypatch.setattr(Embedder, "encode", lambda self, *a, **k: encoded.append(1) or real_encode(self, *a, **k))
+    for seed, scored in ((42, True), (42, False), (7, True), (7, False)):
+        encoded.clear()
+        cfg = EvalConfig(out_dir=str(tmp_path / "eval"), seed=seed)
+        evaluate_models([str(tiny_qwen3_path)], str(task), labels=["tiny"], cfg=cfg)
+        assert bool(encoded) == scored, (seed, scored)  # a new seed is scored again, a repeated one is cached
+
+
 def test_result_cache_depends_on_the_seed(tmp_path):
     from minif2.evaluation.evaluate import EvalConfig, _cache  # noqa: PLC0415
 
-    paths = {Path(_cache(EvalConfig(out_dir=str(tmp_path), seed=s)).cache_path) for s in (1, 2)}
-    assert paths == {tmp_path / "mteb_cache" / "seed-1", tmp_path / "mteb_cache" / "seed-2"}
+    paths = [Path(_cache(EvalConfig(out_dir=str(tmp_path), seed=s)).cache_path) for s in (42, 1, 2)]
+    assert paths == [tmp_path / "mteb_cache", tmp_path / "mteb_cache" / "seed-1", tmp_path / "mteb_cache" / "seed-2"]
 
 
 # ---------------------------------------------------------------- 9. clear errors

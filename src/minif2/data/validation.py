@@ -2,8 +2,8 @@
 
 Every import path of the unification step (``data/unify.py``, ``data/adapters.py``) reads its
 records through :func:`read_jsonl` / :func:`read_tsv` / :func:`check_record`. A bad
-record -- a malformed line, a missing field, an empty text, a value of the wrong
-type -- raises :class:`UnifyError` naming the file, line and field and what to do.
+record -- a line that is not UTF-8 or not JSON, a missing or null field, an empty text, a value
+of the wrong type, a NaN -- raises :class:`UnifyError` naming the file, line and field and what to do.
 In lenient mode the record is skipped instead, and :class:`SkipReport` counts every
 skip by reason and keeps the first examples, so nothing is dropped silently.
 
