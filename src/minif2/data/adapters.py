@@ -247,7 +247,7 @@ def from_nli(
     by_premise: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         label = _NLI_LABELS.get(str(r["label"]).lower())
-        if label is None:  # import_jsonl / load_hub_source name the file and line first (_check_row)
+        if label is None:  # import_jsonl / load_hub_source name the file and line first (_adapt_rows)
             raise ValueError(f"source '{source}': NLI label {r['label']!r} is not one of {sorted(_NLI_LABELS)}")
         by_premise[r["premise"]][label].append(r["hypothesis"])
     inst = _instruction(source, "nli", instruction)
