@@ -19,7 +19,8 @@ import pytest
 from minif2 import cli
 from minif2.config import ConfigError, config_to_dict, from_dict, load_config, staged_folder
 from minif2.data import unify
-from minif2.data.adapters import import_jsonl, load_hub_source
+from minif2.data.adapters import import_jsonl
+from minif2.data.loaders import load_hub_source
 from minif2.data.task_folders import TaskFormatError, read_eval_task
 from minif2.data.validation import SkipReport, UnifyError, read_jsonl, read_tsv
 from minif2.model import EMBEDDER_FILE, Embedder, EmbedderConfig

@@ -47,7 +47,7 @@ __all__ = [
 
 
 T = TypeVar("T")
-PROFILES = ("tiny", "small-gpu", "paper")
+PROFILES = ("tiny", "small-gpu", "paper", "smoke")  # smoke: tiny shrunk to a quick check (tests)
 
 
 def repo_root() -> Path:

@@ -10,11 +10,12 @@ task instruction of the source attached (queries only, docs/recipe.md §1):
 - :func:`from_classification_labels`    text -> its label's name; 1 other label as negative
 - :func:`from_classification_examples`  text -> another text of its label; 1 of another label
 - :func:`from_clustering`       text -> another text of its cluster; texts of other clusters
-- :func:`from_nli`              premise -> entailed hypothesis; contradictions as hard negatives
+- :func:`from_nli`              premise -> entailed hypothesis; contradictions (QZhou: and neutrals) as negatives
 - :func:`from_sts`              pairs scoring >= threshold, in both directions
 
 :func:`import_jsonl` reads a JSON-lines file for any of these shapes through the
-validation layer (``data/validation.py``). Adapters do not mine negatives (``mining/mine.py``)
+validation layer (``data/validation.py``); ``loaders.py`` reads datasets (hub or local parquet,
+F2LLM's published files) through the same adapters. Adapters do not mine negatives (``mining/mine.py``)
 and do not de-duplicate (``data/dedup.py``). Taught in ``notebooks/01_data_unification.ipynb``.
 """
 
@@ -22,20 +23,16 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-
-import datasets
 
 from minif2.data.validation import SkipReport, UnifyError, check_record, read_jsonl, read_tsv
 from minif2.instructions import instruction_for
 from minif2.schema import NUM_NEGATIVES, Sample
 
 __all__ = [
-    "HUB_SOURCES",
     "SHAPES",
     "from_beir",
     "from_classification_examples",
@@ -45,7 +42,6 @@ __all__ = [
     "from_pairs",
     "from_sts",
     "import_jsonl",
-    "load_hub_source",
 ]
 
 
@@ -238,8 +234,11 @@ _NLI_LABELS = {
 def from_nli(
     rows: Iterable[Row], source: str, include_neutral: bool = False, instruction: str | None = None
 ) -> list[Sample]:
-    """premise -> entailed hypothesis as positive, the premise's contradictions as hard negatives
-    (QZhou, docs/recipe.md §2; ``include_neutral`` also uses neutral hypotheses as negatives).
+    """premise -> entailed hypothesis as positive, the premise's contradictions as hard negatives.
+
+    ``include_neutral=True`` is QZhou's rule (docs/recipe.md §2): neutral AND contradicting hypotheses
+    are both hard negatives. The default, contradictions only, is the kit's (docs/recipe.md §4): a
+    neutral hypothesis may still be true of the premise.
 
     Labels: entailment/neutral/contradiction or 0/1/2 (MNLI). Premises without an
     entailed hypothesis give no sample.
@@ -328,93 +327,3 @@ def import_jsonl(
         raise ValueError(f"unknown shape '{shape}' for {path}: expected one of {sorted(SHAPES) + ['beir']}")
     report = report if report is not None else SkipReport()
     return _adapt_rows(shape, read_jsonl(path, {}, lenient, report), path, source, lenient, report, adapter_kwargs)
-
-
-# name -> keyword arguments of load_hub_source (hub ids as published; not verified offline)
-HUB_SOURCES: dict[str, dict[str, Any]] = {
-    "f2llm": {"path": "codefuse-ai/F2LLM", "shape": "f2llm"},  # F2LLM's 6M samples, one parquet per source
-    "stsbenchmark": {"path": "sentence-transformers/stsb", "shape": "sts", "threshold": 0.8},  # scores in [0, 1]
-    "all_nli": {"path": "sentence-transformers/all-nli", "config_name": "pair-class", "shape": "nli"},  # SNLI + MNLI
-    "banking77": {"path": "mteb/banking77", "shape": "classification_labels", "label_field": "label_text"},
-}
-_NEGATIVE = re.compile(r"^negative_(\d+)$")
-
-
-def _local_builder(path: str, data_files: Any) -> tuple[str, Any]:
-    """A local file or folder of files -> (``json`` | ``parquet``, data_files), else unchanged."""
-    p = Path(path)
-    if p.is_file():
-        return ("parquet" if p.suffix == ".parquet" else "json"), str(p)
-    if p.is_dir() and data_files is None:
-        files = sorted(str(f) for f in p.glob("*.parquet")) or sorted(str(f) for f in p.glob("*.jsonl"))
-        if files:
-            return ("parquet" if files[0].endswith(".parquet") else "json"), files
-    return path, data_files
-
-
-def _f2llm_samples(
-    rows: Any, source: str, task: str | None, where: str, lenient: bool, report: SkipReport
-) -> list[Sample]:
-    """F2LLM parquet rows -> samples: passage -> positive, negative_1..N -> negatives (in order);
-    a ``negatives`` column holding a list of texts is read the same way (one or the other)."""
-    negative_columns = sorted((c for c in rows.column_names if _NEGATIVE.match(c)), key=lambda c: int(c.split("_")[1]))
-    if negative_columns and "negatives" in rows.column_names:
-        raise UnifyError(
-            where, None, "negatives", "ambiguous negatives: both a `negatives` list and negative_N columns"
-        )
-    listed = "negatives" in rows.column_names
-    if task is None:  # F2LLM stores one negative for classification and 24 otherwise
-        one = negative_columns == ["negative_1"] or (listed and {len(n or []) for n in rows["negatives"]} == {1})
-        task = "classification" if one else "retrieval"
-    instruction = instruction_for(source, task)
-    schema = {"query": str, "passage": str, **{c: str for c in negative_columns}}
-    schema.update({"negatives": list} if listed else {})
-    out = []
-    for number, row in enumerate(rows, start=1):
-        try:
-            check_record(row, schema, where, number)
-        except UnifyError as err:
-            if not lenient:
-                raise
-            report.add(err)
-            continue
-        negatives = list(row["negatives"]) if listed else [row[c] for c in negative_columns]
-        out.append(Sample(row["query"], row["passage"], negatives, task, source, instruction))
-    return out
-
-
-def load_hub_source(
-    path: str,
-    shape: str,
-    source: str,
-    split: str = "train",
-    data_files: Any = None,
-    config_name: str | None = None,
-    columns: dict[str, str] | None = None,
-    task: str | None = None,
-    lenient: bool = False,
-    report: SkipReport | None = None,
-    **adapter_kwargs: Any,
-) -> list[Sample]:
-    """Load a dataset (hub id, or a local parquet/jsonl file or folder) and adapt it to samples.
-
-    ``shape`` is ``f2llm`` or one of ``adapters.SHAPES``; ``columns`` renames columns first
-    (e.g. ``{"title": "query", "body": "positive"}``). Rows are validated like a jsonl import:
-    errors name the dataset, split, row number and field.
-    """
-
-    report = report if report is not None else SkipReport()
-    builder, files = _local_builder(path, data_files)
-    try:
-        rows = datasets.load_dataset(builder, config_name, data_files=files, split=split)
-    except Exception as err:  # noqa: BLE001 - datasets raises many types; say what to do
-        hint = "check the id/path and split; offline, point `path` at local parquet or jsonl files"
-        raise UnifyError(path, None, None, f"cannot load dataset: {type(err).__name__}: {err}", hint) from err
-    if columns:
-        rows = rows.rename_columns(columns)
-    where = f"{path} [{split}]"
-    if shape == "f2llm":
-        return _f2llm_samples(rows, source, task, where, lenient, report)
-    if shape not in SHAPES:
-        raise ValueError(f"unknown shape '{shape}' for {path}: expected 'f2llm' or one of {sorted(SHAPES)}")
-    return _adapt_rows(shape, enumerate(rows, start=1), where, source, lenient, report, adapter_kwargs)

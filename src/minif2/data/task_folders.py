@@ -9,7 +9,14 @@ A task is a folder ``<eval_tasks>/<name>/`` with ``task.json``
 - sts: ``test.jsonl`` ``{sentence1, sentence2, score}``;
 - classification: ``train.jsonl`` + ``test.jsonl`` ``{text, label}``;
 - clustering: ``test.jsonl`` ``{text, label}``;
-- pair_classification: ``test.jsonl`` ``{sentence1, sentence2, label}`` (label 0/1).
+- pair_classification: ``test.jsonl`` ``{sentence1, sentence2, label}`` (label 0/1);
+- reranking: ``test.jsonl`` ``{query, positive: [texts], negative: [texts]}``: each query's candidates
+  (mteb's reranking rows; scored by MAP and MRR over the candidates);
+- summarization: ``test.jsonl`` ``{text, human_summaries: [texts], machine_summaries: [texts],
+  relevance: [numbers]}``, one human score per machine summary (SummEval's rows; mteb's Spearman).
+
+Together with retrieval, STS, classification, clustering and pair classification these are the
+seven task types of MTEB(eng, v2) (docs/recipe.md §1), so category averages can be taken offline.
 
 The data step (``data/unify.py``) writes them; ``evaluation/evaluate.py`` scores them; both use
 :func:`eval_texts` so that training data is de-duplicated against exactly what is
@@ -38,12 +45,14 @@ __all__ = [
     "write_task_folder",
 ]
 
-EVAL_TYPES = ("retrieval", "sts", "classification", "clustering", "pair_classification")
+EVAL_TYPES = ("retrieval", "sts", "classification", "clustering", "pair_classification", "reranking", "summarization")
 _ROW_SCHEMA = {
     "sts": {"sentence1": str, "sentence2": str, "score": (int, float)},
     "classification": {"text": str, "label": (str, int)},
     "clustering": {"text": str, "label": (str, int)},
     "pair_classification": {"sentence1": str, "sentence2": str, "label": int},
+    "reranking": {"query": str, "positive": list, "negative": list},
+    "summarization": {"text": str, "human_summaries": list, "machine_summaries": list, "relevance": list},
 }
 
 
@@ -65,6 +74,8 @@ def write_eval_task(root: str | Path, name: str, task_type: str, instruction: st
     - classification: ``train`` and ``test`` [{text, label}]
     - clustering: ``test`` [{text, label}]
     - pair_classification: ``test`` [{sentence1, sentence2, label}]
+    - reranking: ``test`` [{query, positive: [..], negative: [..]}]
+    - summarization: ``test`` [{text, human_summaries: [..], machine_summaries: [..], relevance: [..]}]
     """
     return write_task_folder(Path(root) / name, name, task_type, instruction, source, **data)
 
@@ -263,7 +274,33 @@ def read_eval_task(folder: str | Path) -> dict[str, Any]:
     elif kind == "pair_classification":
         bad = sorted({r["label"] for r in meta["test"]} - {0, 1})
         _check(not bad, test_path, "label", f"must be 0 or 1, found {bad[:5]}")
+    elif kind == "reranking":
+        _check_lists(meta["test"], test_path, ("positive", "negative"))
+    elif kind == "summarization":
+        _check_lists(meta["test"], test_path, ("human_summaries", "machine_summaries"))
+        for line, row in enumerate(meta["test"], start=1):
+            scores = row["relevance"]
+            ok = len(scores) == len(row["machine_summaries"]) and all(_is_number(x) for x in scores)
+            _check(ok, test_path, "relevance", f"row {line}: needs one number per machine summary")
+        _check(
+            len({float(x) for r in meta["test"] for x in r["relevance"]}) > 1,
+            test_path,
+            "relevance",
+            "every score is the same; a correlation needs varied scores",
+        )
     return meta
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_lists(rows: list[dict[str, Any]], path: Path, fields: tuple[str, ...]) -> None:
+    """Each of ``fields`` is a non-empty list of non-empty strings in every row."""
+    for line, row in enumerate(rows, start=1):
+        for name in fields:
+            ok = bool(row[name]) and all(isinstance(t, str) and t.strip() for t in row[name])
+            _check(ok, path, name, f"row {line}: needs a non-empty list of non-empty texts")
 
 
 def eval_texts(root: str | Path) -> Iterator[str]:
@@ -276,6 +313,12 @@ def eval_texts(root: str | Path) -> Iterator[str]:
                 yield doc["text"]
                 if doc.get("title"):
                     yield f"{doc['title']} {doc['text']}"
+        elif task["type"] == "reranking":
+            for row in task["test"]:
+                yield from [row["query"], *row["positive"], *row["negative"]]
+        elif task["type"] == "summarization":
+            for row in task["test"]:
+                yield from [row["text"], *row["human_summaries"], *row["machine_summaries"]]
         else:
             for row in task.get("train", []) + task["test"]:
                 yield from (row["sentence1"], row["sentence2"]) if "sentence1" in row else (row["text"],)

@@ -5,7 +5,7 @@ lists how each source shape is transformed. :func:`main` runs the step:
 
 1. harvest the offline sources and write the held-out evaluation tasks (``data/unify.py``);
 2. import the user's own files or hub datasets, if configured (``data/adapters.py``,
-   ``data/adapters.py``), strictly or leniently (``data/validation.py``);
+   ``data/loaders.py``), strictly or leniently (``data/validation.py``);
 3. de-duplicate the training samples against every evaluation text (``data/dedup.py``);
 4. write ``<out_dir>/unified/`` (one parquet per source + manifest with counts, origins,
    licences, de-dup and skip reports, stats) and ``<out_dir>/eval_tasks/``.
@@ -33,16 +33,15 @@ import yaml
 
 from minif2.config import PROFILES, from_dict, load_config, profile_path, save_config, staged_folder
 from minif2.data.adapters import (
-    HUB_SOURCES,
     from_classification_examples,
     from_classification_labels,
     from_clustering,
     from_pairs,
     from_sts,
     import_jsonl,
-    load_hub_source,
 )
 from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
     CODE_LIBRARIES,
     ORIGINS,
@@ -84,6 +83,7 @@ class ImportSpec:
     hub: str | None = None  # hub id or local parquet/jsonl (datasets.load_dataset), or a HUB_SOURCES name
     split: str = "train"  # dataset split (hub) / qrels split (beir)
     options: dict[str, Any] = field(default_factory=dict)  # adapter keywords: threshold, query_field, seed, ...
+    task: str | None = None  # shape f2llm: override the family F2LLM's lists give `name` (schema.F2LLM_FAMILIES)
 
 
 @dataclass
@@ -117,6 +117,8 @@ def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipRepor
         if spec.hub is not None:
             kwargs = {**HUB_SOURCES.get(spec.hub, {"path": spec.hub, "shape": spec.shape}), **spec.options}
             kwargs.setdefault("shape", spec.shape)
+            if spec.task is not None:
+                kwargs["task"] = spec.task
             out[spec.name] = load_hub_source(
                 source=spec.name, split=spec.split, lenient=lenient, report=report, **kwargs
             )

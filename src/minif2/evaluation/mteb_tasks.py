@@ -3,10 +3,12 @@
 So that anyone can score a model on their own data, offline, with MTEB's own scoring
 code (docs/recipe.md §1a: F2LLM is evaluated with ``mteb``). The folder format, and the one
 reader that checks it, live in ``data/task_folders.py``; the main score of each type is
-mteb's (nDCG@10, Spearman of cosine, accuracy, v-measure, average precision).
+mteb's (nDCG@10, Spearman of cosine, accuracy, v-measure, average precision, MAP@1000 for
+reranking as in MTEB(eng, v2)'s reranking tasks, Spearman of cosine for summarisation).
 
 Each loader returns an instance of a subclass of mteb's own ``AbsTaskRetrieval`` /
-``AbsTaskSTS`` / ... so every number is computed by mteb. The task's instruction is
+``AbsTaskSTS`` / ``AbsTaskReranking`` / ``AbsTaskSummarization`` / ... so every number is
+computed by mteb, for all seven task types of MTEB(eng, v2). The task's instruction is
 stored as its metadata ``prompt`` (empty: ``instructions.instruction_for`` its name
 or type); the model wrapper (``evaluation/mteb_model.py``) puts it on
 queries only. Files are checked as they are read; an error names the file, the line
@@ -29,6 +31,8 @@ from mteb.abstasks.pair_classification import AbsTaskPairClassification
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
+from mteb.abstasks.text import reranking as mteb_reranking
+from mteb.abstasks.text.summarization import AbsTaskSummarization
 
 from minif2.data.task_folders import EVAL_TYPES, TaskFormatError, read_eval_task
 from minif2.instructions import instruction_for
@@ -44,6 +48,8 @@ _MAIN_SCORE = {
     "classification": "accuracy",
     "clustering": "v_measure",
     "pair_classification": "similarity_ap",
+    "reranking": "map_at_1000",  # as mteb's AskUbuntuDupQuestions / StackOverflowDupQuestions
+    "summarization": "cosine_spearman",  # as mteb's SummEvalSummarization.v2
 }
 
 
@@ -194,12 +200,50 @@ class LocalPairClassificationTask(_LocalTask, AbsTaskPairClassification):
         return DatasetDict({"test": Dataset.from_dict({**columns, "labels": [int(r["label"]) for r in rows]})})
 
 
+class LocalRerankingTask(_LocalTask, mteb_reranking.AbsTaskReranking):
+    """Each query with its positive and negative candidates, ranked by cosine; mteb reports MAP and MRR.
+
+    The rows are mteb's reranking rows; mteb's own ``transform_old_dataset_format`` turns them into
+    a retrieval split whose ``top_ranked`` lists are the candidates (a name in mteb's
+    ``OLD_FORMAT_RERANKING_TASKS`` selects that path, as mteb's deprecation note says).
+    """
+
+    def _load(self) -> Any:
+        rows = self.local_data["test"]
+        columns = {name: [r[name] for r in rows] for name in ("query", "positive", "negative")}
+        test = Dataset.from_dict(columns)
+        if self.max_rows is not None:
+            test = test.shuffle(seed=self.seed).select(range(min(self.max_rows, len(test))))
+        if self.metadata.name not in mteb_reranking.OLD_FORMAT_RERANKING_TASKS:
+            mteb_reranking.OLD_FORMAT_RERANKING_TASKS.append(self.metadata.name)
+        self.transform_old_dataset_format(DatasetDict({"test": test}))
+        return self.dataset
+
+    def _shrink(self, data: Any, n: int) -> Any:
+        return data  # rows were sampled before the transformation
+
+
+class LocalSummarizationTask(_LocalTask, AbsTaskSummarization):
+    """Machine summaries with human scores, compared by cosine with the human summaries (SummEval's
+    protocol); mteb reports the Spearman correlation. Scores may use any range (Spearman ignores it)."""
+
+    def _load(self) -> Any:
+        rows = self.local_data["test"]
+        scores = [float(x) for r in rows for x in r["relevance"]]
+        self.min_score, self.max_score = min(scores), max(scores)  # type: ignore[assignment]
+        columns = {name: [r[name] for r in rows] for name in ("text", "human_summaries", "machine_summaries")}
+        relevance = [[float(x) for x in r["relevance"]] for r in rows]
+        return DatasetDict({"test": Dataset.from_dict({**columns, "relevance": relevance})})
+
+
 _CLASSES: dict[str, type[_LocalTask]] = {
     "retrieval": LocalRetrievalTask,
     "sts": LocalSTSTask,
     "classification": LocalClassificationTask,
     "clustering": LocalClusteringTask,
     "pair_classification": LocalPairClassificationTask,
+    "reranking": LocalRerankingTask,
+    "summarization": LocalSummarizationTask,
 }
 
 

@@ -6,11 +6,11 @@ of the rest, a candidate is kept when its score is < ``max_score`` = 0.8 AND
 < ``relative_margin`` = 0.95 x the positive's score; the best 24 survivors (1 for
 classification) become the sample's negatives. The steps, each a function:
 
-1. encode   ``search.encode_cached``: corpus once, queries with their instruction.
-2. search   ``search.search``: exact top-k, chunked matmul or faiss.
-3. filter   :func:`exclusion_masks` + :func:`apply_rule`: counts what every filter removes.
-4. select   :func:`select_negatives`: the best ``n`` survivors, best first.
-5. report   ``mining_report``: score distributions, removals, a sample to eyeball.
+1. encode   ``retrieve.encode_cached``: corpus once, queries with their instruction.
+2. search   ``retrieve.search``: exact top-k, chunked matmul or faiss.
+3. filter   ``rule.exclusion_masks`` + ``rule.apply_rule``: counts what every filter removes.
+4. select   ``rule.select_negatives``: the best ``n`` survivors, best first.
+5. report   ``report``: score distributions, removals, a sample to eyeball.
 
 Conventions (where the paper is silent, the kit's choice, stated once):
 - The corpus of a source is the set of its positives plus any negatives already present,
@@ -29,7 +29,7 @@ Conventions (where the paper is silent, the kit's choice, stated once):
 
 sentence-transformers' ``mine_hard_negatives`` skips ``range_min`` candidates AFTER its
 score filters, F2LLM skips ranks BEFORE them: the two agree when either the skip or the
-filters are off (``mining_report.st_kwargs``). Not handled here: cross-encoder
+filters are off (``report.st_kwargs``). Not handled here: cross-encoder
 rescoring, random sampling of negatives. Taught in ``notebooks/02_hard_negative_mining.ipynb``.
 """
 

@@ -25,7 +25,7 @@ import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,22 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from minif2.config import MINING, PROFILES, ConfigError, config_to_dict, load_config, profile_path, save_config
+from minif2.config import PROFILES, ConfigError, config_to_dict, load_config, profile_path, save_config
 from minif2.config import TRAINING_4B as PAPER
 from minif2.model import Embedder
 from minif2.training import checkpoint as ckpt
 from minif2.training.backends import build_embedder, make_backend
 from minif2.training.checkpoint import MetricsLog
 from minif2.training.losses import f2llm_loss, hard_negative_loss, in_batch_loss
-from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
+from minif2.training.sampler import (
+    NEGATIVES_PER_STEP,
+    MicroBatch,
+    SourceBatchSampler,
+    TrainingData,
+    load_training_data,
+    negatives_for_step,
+    negatives_per_step,
+)
 
 __all__ = ["TrainConfig", "cli", "main", "micro_step", "train", "validation_losses"]
 
@@ -64,7 +72,7 @@ class TrainConfig:
     deepspeed_config: str | None = None  # None: configs/deepspeed/zero2.json
     device: str = "auto"  # auto | cpu | cuda (single backend)
     precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32 (F2LLM: bf16)
-    attn_implementation: str | None = None  # sdpa | flash_attention_2 (F2LLM) | eager; None = transformers' choice
+    attn_implementation: str | None = "auto"  # auto: flash_attention_2 (F2LLM) when usable, else sdpa | sdpa | eager
     gradient_checkpointing: bool = True  # F2LLM: on
     max_length_tokens: int = PAPER["max_length_tokens"]  # F2LLM: 1023 tokens + EOS
     batch_size: int = PAPER["batch_per_gpu"]  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
@@ -79,7 +87,11 @@ class TrainConfig:
     warmup_steps: int = PAPER["warmup_steps"]  # F2LLM: 500, then cosine decay
     max_grad_norm: float = PAPER["grad_clip"]  # F2LLM: clip at 1.0 (0 = no clipping)
     temperature: float = PAPER["temperature"]  # F2LLM: tau = 0.05 (sentence-transformers scale 20)
-    num_negatives: int = MINING["negatives_per_step"]  # F2LLM: 7 of the 24 mined per micro-batch
+    # negatives per micro-batch: one int for every family, or per family; F2LLM: 7 of the 24 mined for
+    # retrieval and clustering, the 1 of classification (F2LLM-v2: clustering 9, sampler.NEGATIVES_PER_STEP_V2)
+    num_negatives: int | dict[str, int] = field(default_factory=lambda: dict(NEGATIVES_PER_STEP))
+    sampler_rule: str = "f2llm"  # f2llm: fixed weights (F2LLM/run.py MultiLoader) | batches_left (kit option)
+    drop_last: bool = False  # F2LLM keeps each source's last, partial batch; True drops it (kit option)
     gather_mode: str = "autograd"  # autograd (kit) | no_grad | detached (F2LLM code), see losses.gather
     validation_fraction: float = 0.01  # F2LLM: 1 % per source, seed 0
     eval_every_steps: int = PAPER["eval_every_steps"]  # validation every N steps and at the end (0: end only)
@@ -126,7 +138,7 @@ def micro_step(
     The negatives are drawn from the seed ``f"{seed}-{micro}"``: the same on every rank, and
     the same after a resume. Returns the loss parts, the tokens processed and the grad norm.
     """
-    k = min(cfg.num_negatives, data.negatives_available[source])
+    k = min(negatives_per_step(cfg.num_negatives, data.family[source]), data.negatives_available[source])
     negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[source], k)
     batch = data.batch(source, indices, negative_ids, template=embedder.config.query_template)
     q, p, n, tokens = _embed_batch(backend, embedder, batch)
@@ -146,7 +158,7 @@ def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) 
     embedder.eval()
     out: dict[str, dict[str, float]] = {}
     for source, rows in data.validation.items():
-        k = min(cfg.num_negatives, data.negatives_available[source])
+        k = min(negatives_per_step(cfg.num_negatives, data.family[source]), data.negatives_available[source])
         sums: dict[str, float] = {}
         for start in range(0, len(rows), cfg.batch_size):
             idx = list(range(start, min(start + cfg.batch_size, len(rows))))
@@ -219,7 +231,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     _seed_everything(cfg.seed)
     data = load_training_data(cfg.data_dir, cfg.validation_fraction, seed=0)
     rank, world = _world() if cfg.backend == "deepspeed" else (0, 1)
-    sampler = SourceBatchSampler(data.sizes, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world)
+    sampler = SourceBatchSampler(
+        data.sizes, cfg.batch_size, cfg.seed, rank, world, drop_last=cfg.drop_last, rule=cfg.sampler_rule
+    )
     if len(sampler) == 0:
         raise ValueError(
             f"{cfg.data_dir}: no source has a full global batch of {sampler.global_batch_size}; lower batch_size"
@@ -245,7 +259,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     if backend.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "train.yaml")
+        attention = getattr(embedder.backbone.config, "_attn_implementation", None)  # what "auto" chose
         summary = {"data": data.report, "sampler": sampler.summary(), "total_steps": total_steps, "world_size": world}
+        summary["attention"] = attention
         (out_dir / "run_summary.json").write_text(json.dumps(summary, indent=2))
     log = MetricsLog(out_dir / "metrics.jsonl", enabled=backend.is_main, resume_step=step if resume_from else None)
     embedder.train()
