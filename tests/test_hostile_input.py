@@ -22,7 +22,7 @@ from minif2.data import unify
 from minif2.data.adapters import import_jsonl
 from minif2.data.loaders import load_hub_source
 from minif2.data.task_folders import TaskFormatError, read_eval_task
-from minif2.data.validation import SkipReport, UnifyError, read_jsonl, read_tsv
+from minif2.data.validation import SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
 from minif2.model import EMBEDDER_FILE, Embedder, EmbedderConfig
 from minif2.schema import Sample, write_unified
 from minif2.training import trainer
@@ -322,6 +322,13 @@ def test_negatives_in_pairs_file_are_kept(tmp_path):
     _jsonl(path, [{"query": "tea?", "positive": "Tea.", "negatives": ["Coffee.", None]}])
     with pytest.raises(UnifyError, match=r"line 1, field 'negatives': wrong type: item 1"):
         import_jsonl(path, "pairs", "p")
+
+
+def test_plain_list_fields_are_not_taken_for_texts():
+    row = {"text": "t", "relevance": [1.0, 2.5]}  # e.g. a summarization row: numbers in a list field
+    assert check_record(row, {"text": str, "relevance": list}, "s.jsonl", 1) == row
+    with pytest.raises(UnifyError, match=r"s.jsonl, line 1, field 'negatives': wrong type: item 0"):
+        check_record({"negatives": [3]}, {"negatives": TextList}, "s.jsonl", 1)
 
 
 def test_negatives_list_in_f2llm_file_is_kept(tmp_path):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from minif2.data.validation import SkipReport, UnifyError, check_record, read_jsonl, read_tsv
+from minif2.data.validation import SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
 from minif2.instructions import instruction_for
 from minif2.schema import NUM_NEGATIVES, Sample
 
@@ -293,7 +293,7 @@ def _adapt_rows(
     schema, optional = SHAPES[shape][1], {}
     if shape == "pairs":
         schema = {kwargs.get("query_field", "query"): str, kwargs.get("positive_field", "positive"): str}
-        optional = {kwargs.get("negatives_field", "negatives"): list}
+        optional = {kwargs.get("negatives_field", "negatives"): TextList}
     rows = []
     for line, row in numbered:
         try:
