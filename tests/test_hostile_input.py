@@ -22,7 +22,7 @@ from minif2.data import unify
 from minif2.data.adapters import import_jsonl
 from minif2.data.loaders import load_hub_source
 from minif2.data.task_folders import TaskFormatError, read_eval_task
-from minif2.data.validation import SkipReport, UnifyError, read_jsonl, read_tsv
+from minif2.data.validation import SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
 from minif2.model import EMBEDDER_FILE, Embedder, EmbedderConfig
 from minif2.schema import Sample, write_unified
 from minif2.training import checkpoint, trainer
@@ -278,7 +278,7 @@ def test_resume_with_changed_settings_is_refused(tmp_path):
     longer = trainer.TrainConfig(
         out_dir=str(out), model="tiny-qwen3", lr=1e-4, max_steps=9, save_every_steps=1, resume=True
     )
-    assert trainer._resume_point(longer, out) == step  # max_steps and intervals may change
+    assert checkpoint.resume_point(longer, out) == step  # max_steps and intervals may change
     changed.resume_with_changes = True
     with pytest.warns(UserWarning, match=r"changed settings \['lr', 'model'\]"):
         assert checkpoint.resume_point(changed, out) == step
@@ -286,7 +286,7 @@ def test_resume_with_changed_settings_is_refused(tmp_path):
 
 def test_resume_without_checkpoint_says_so(tmp_path):
     with pytest.warns(UserWarning, match="no checkpoint in .*starts from step 0"):
-        assert trainer._resume_point(trainer.TrainConfig(out_dir=str(tmp_path), resume=True), tmp_path) is None
+        assert checkpoint.resume_point(trainer.TrainConfig(out_dir=str(tmp_path), resume=True), tmp_path) is None
 
 
 # ---------------------------------------------------------------- 6. config values type-checked
@@ -324,6 +324,13 @@ def test_negatives_in_pairs_file_are_kept(tmp_path):
         import_jsonl(path, "pairs", "p")
 
 
+def test_plain_list_fields_are_not_taken_for_texts():
+    row = {"text": "t", "relevance": [1.0, 2.5]}  # e.g. a summarization row: numbers in a list field
+    assert check_record(row, {"text": str, "relevance": list}, "s.jsonl", 1) == row
+    with pytest.raises(UnifyError, match=r"s.jsonl, line 1, field 'negatives': wrong type: item 0"):
+        check_record({"negatives": [3]}, {"negatives": TextList}, "s.jsonl", 1)
+
+
 def test_negatives_list_in_f2llm_file_is_kept(tmp_path):
     rows = [
         {"query": "q1", "passage": "p1", "negatives": ["n1", "n2"]},
@@ -356,11 +363,26 @@ def test_nan_row_in_sts_source_is_refused_or_counted(tmp_path):
     assert report.total == 1 and report.examples[0]["line"] == 2
 
 
+def test_changed_seed_is_not_served_from_the_cache(tiny_qwen3_path, tmp_path, monkeypatch):
+    from minif2.evaluation.evaluate import EvalConfig, evaluate_models  # noqa: PLC0415
+
+    task = _task(tmp_path / "tasks" / "TinySTS", "sts", instruction="", source="test")
+    _jsonl(task / "test.jsonl", [{"sentence1": f"s{i}", "sentence2": f"t{i}", "score": float(i % 3)} for i in range(6)])
+    encoded = []
+    real_encode = Embedder.encode
+    monkeypatch.setattr(Embedder, "encode", lambda self, *a, **k: encoded.append(1) or real_encode(self, *a, **k))
+    for seed, scored in ((42, True), (42, False), (7, True), (7, False)):
+        encoded.clear()
+        cfg = EvalConfig(out_dir=str(tmp_path / "eval"), seed=seed)
+        evaluate_models([str(tiny_qwen3_path)], str(task), labels=["tiny"], cfg=cfg)
+        assert bool(encoded) == scored, (seed, scored)  # a new seed is scored again, a repeated one is cached
+
+
 def test_result_cache_depends_on_the_seed(tmp_path):
     from minif2.evaluation.evaluate import EvalConfig, _cache  # noqa: PLC0415
 
-    paths = {Path(_cache(EvalConfig(out_dir=str(tmp_path), seed=s)).cache_path) for s in (1, 2)}
-    assert paths == {tmp_path / "mteb_cache" / "seed-1", tmp_path / "mteb_cache" / "seed-2"}
+    paths = [Path(_cache(EvalConfig(out_dir=str(tmp_path), seed=s)).cache_path) for s in (42, 1, 2)]
+    assert paths == [tmp_path / "mteb_cache", tmp_path / "mteb_cache" / "seed-1", tmp_path / "mteb_cache" / "seed-2"]
 
 
 # ---------------------------------------------------------------- 9. clear errors

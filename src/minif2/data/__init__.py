@@ -61,7 +61,7 @@ from minif2.data.unify import (
     source_stats,
     split_code_pairs,
 )
-from minif2.data.validation import SkipReport, UnifyError, check_record, read_jsonl, read_tsv
+from minif2.data.validation import SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
 
 __all__ = [
     "CODE_LIBRARIES",
@@ -74,6 +74,7 @@ __all__ = [
     "SHAPES",
     "SkipReport",
     "TaskFormatError",
+    "TextList",
     "UnifyConfig",
     "UnifyError",
     "build_offline",

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from minif2.data.validation import SkipReport, UnifyError, check_record, read_jsonl, read_tsv
+from minif2.data.validation import SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
 from minif2.instructions import instruction_for
 from minif2.schema import NUM_NEGATIVES, Sample
 
@@ -246,7 +246,7 @@ def from_nli(
     by_premise: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         label = _NLI_LABELS.get(str(r["label"]).lower())
-        if label is None:  # import_jsonl / load_hub_source name the file and line first (_check_row)
+        if label is None:  # import_jsonl / load_hub_source name the file and line first (_adapt_rows)
             raise ValueError(f"source '{source}': NLI label {r['label']!r} is not one of {sorted(_NLI_LABELS)}")
         by_premise[r["premise"]][label].append(r["hypothesis"])
     inst = _instruction(source, "nli", instruction)
@@ -293,7 +293,7 @@ def _adapt_rows(
     schema, optional = SHAPES[shape][1], {}
     if shape == "pairs":
         schema = {kwargs.get("query_field", "query"): str, kwargs.get("positive_field", "positive"): str}
-        optional = {kwargs.get("negatives_field", "negatives"): list}
+        optional = {kwargs.get("negatives_field", "negatives"): TextList}
     rows = []
     for line, row in numbered:
         try:

@@ -18,7 +18,7 @@ from typing import Any
 import datasets
 
 from minif2.data.adapters import SHAPES, _adapt_rows
-from minif2.data.validation import SkipReport, UnifyError, check_record
+from minif2.data.validation import SkipReport, TextList, UnifyError, check_record
 from minif2.instructions import instruction_for, split_instruction
 from minif2.schema import Sample, f2llm_family
 
@@ -69,7 +69,7 @@ def _f2llm_samples(
         task = f2llm_family(source, one)
     instruction = instruction_for(source, task)
     schema = {"query": str, "passage": str, **{c: str for c in negative_columns}}
-    schema.update({"negatives": list} if listed else {})
+    schema.update({"negatives": TextList} if listed else {})
     out = []
     for number, row in enumerate(rows, start=1):
         try:

@@ -4,7 +4,8 @@ A task is a folder ``<eval_tasks>/<name>/`` with ``task.json``
 ``{"name", "type", "instruction", "source"}`` and, by type (the kit's convention):
 
 - retrieval: a BEIR folder: ``corpus.jsonl`` ``{_id, title, text}``, ``queries.jsonl``
-  ``{_id, text}``, ``qrels/test.tsv`` with header ``query-id<TAB>corpus-id<TAB>score``;
+  ``{_id, text}``, ``qrels/test.tsv`` with header ``query-id<TAB>corpus-id<TAB>score`` (integer
+  relevance grades, as mteb's pytrec_eval takes them);
 - sts: ``test.jsonl`` ``{sentence1, sentence2, score}``;
 - classification: ``train.jsonl`` + ``test.jsonl`` ``{text, label}``;
 - clustering: ``test.jsonl`` ``{text, label}``;

@@ -2,8 +2,8 @@
 
 Every import path of the unification step (``data/unify.py``, ``data/adapters.py``) reads its
 records through :func:`read_jsonl` / :func:`read_tsv` / :func:`check_record`. A bad
-record -- a malformed line, a missing field, an empty text, a value of the wrong
-type -- raises :class:`UnifyError` naming the file, line and field and what to do.
+record -- a line that is not UTF-8 or not JSON, a missing or null field, an empty text, a value
+of the wrong type, a NaN -- raises :class:`UnifyError` naming the file, line and field and what to do.
 In lenient mode the record is skipped instead, and :class:`SkipReport` counts every
 skip by reason and keeps the first examples, so nothing is dropped silently.
 
@@ -24,10 +24,14 @@ from typing import Any
 
 from minif2.config import InputError
 
-__all__ = ["Numbers", "SkipReport", "UnifyError", "check_record", "read_jsonl", "read_tsv"]
+__all__ = ["Numbers", "SkipReport", "TextList", "UnifyError", "check_record", "read_jsonl", "read_tsv"]
 
 # field -> expected Python type(s); "text" fields must also be non-empty after stripping
 Schema = Mapping[str, type | tuple[type, ...]]
+
+
+class TextList(list):
+    """Schema marker for a list of non-empty texts (e.g. ``negatives``); a plain ``list`` field is not looked into."""
 
 
 class UnifyError(InputError):
@@ -70,8 +74,8 @@ def check_record(
 ) -> dict[str, Any]:
     """Return ``record`` if it is a mapping with every field of ``schema`` of the right type.
 
-    Strings must be non-empty after stripping; a ``list`` field is a list of such strings (e.g.
-    ``negatives``). ``bool`` is not accepted where a number, nor NaN/infinity where a float is.
+    Strings must be non-empty after stripping; a :class:`TextList` field is a list of such strings
+    (e.g. ``negatives``). ``bool`` is not accepted where a number, nor NaN/infinity where a float is.
     Fields of ``optional`` may be absent or null (an optional text may be empty: a BEIR title);
     when given they are checked the same way.
 
@@ -93,7 +97,7 @@ def check_record(
 
 
 class Numbers(list):
-    """A schema type: a list of finite numbers (e.g. a summary's human scores); a plain ``list`` is of texts."""
+    """Schema marker for a list of finite numbers (e.g. a summary's human scores); see also :class:`TextList`."""
 
 
 def _check_value(
@@ -104,15 +108,16 @@ def _check_value(
         if not isinstance(value, list) or bad:
             raise UnifyError(path, line, name, f"wrong type: expected a list of numbers, got {value!r:.40}")
         return
-    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in _as_tuple(types))
+    kinds = tuple(list if t is TextList else t for t in _as_tuple(types))
+    ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
     if not ok:
-        wanted = "/".join(t.__name__ for t in _as_tuple(types))
+        wanted = "/".join("list of texts" if t is TextList else t.__name__ for t in _as_tuple(types))
         raise UnifyError(path, line, name, f"wrong type: expected {wanted}, got {type(value).__name__} {value!r:.40}")
     if isinstance(value, str) and not value.strip() and not allow_empty:
         raise UnifyError(path, line, name, "empty text: the value is empty or whitespace only")
     if isinstance(value, float) and not math.isfinite(value):
         raise UnifyError(path, line, name, f"not a number: the value is {value}")
-    if isinstance(value, list):
+    if isinstance(value, list) and TextList in _as_tuple(types):
         for i, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
                 raise UnifyError(path, line, name, f"wrong type: item {i} must be a non-empty text, got {item!r:.40}")

@@ -88,9 +88,9 @@ class EvalConfig:
     )
     max_length_tokens: int | None = None  # None: the model's own (F2LLM trains at 1024; its mteb entry allows 8192)
     torch_dtype: str | None = None  # None: the Embedder's default (float32); "bfloat16" on a GPU, as F2LLM
-    use_cache: bool = True  # mteb's result cache, keyed by model name + weights-hash revision, one folder per seed
-    cache_dir: str | None = None  # None: <out_dir>/mteb_cache (results go to <cache_dir>/seed-<seed>)
-    seed: int = 42  # mteb's task seed (classification few-shot draws, clustering bootstraps)
+    use_cache: bool = True  # mteb's result cache, keyed by model name + weights-hash revision (+ seed, see _cache)
+    cache_dir: str | None = None  # None: <out_dir>/mteb_cache
+    seed: int = 42  # mteb's task seed (MTEB_SEED) (classification few-shot draws, clustering bootstraps)
     max_rows_per_task: int | None = None  # local tasks only: a seeded sample of test rows / queries (quick looks)
     plot: bool = True
     dim: int | None = (
@@ -127,12 +127,19 @@ def resolve_tasks(spec: str, seed: int = 42, max_rows: int | None = None) -> lis
         ) from None
 
 
+MTEB_SEED = 42  # mteb's own task seed
+
+
 def _cache(cfg: EvalConfig) -> Any:
-    """mteb's result cache in ``<cache_dir>/seed-<seed>``: mteb keys cached scores by model and task but
-    not by the evaluation seed, so a changed seed must not get the old score back."""
+    """mteb's result cache: ``<cache_dir>`` for mteb's own seed (42), ``<cache_dir>/seed-<seed>`` for any other.
+
+    mteb keys cached scores by model and task but not by the evaluation seed, so without this a
+    changed seed would get the old score back.
+    """
     if not cfg.use_cache:
         return None
-    return mteb.ResultCache(cache_path=Path(cfg.cache_dir or Path(cfg.out_dir) / "mteb_cache") / f"seed-{cfg.seed}")
+    root = Path(cfg.cache_dir or Path(cfg.out_dir) / "mteb_cache")
+    return mteb.ResultCache(cache_path=root if cfg.seed == MTEB_SEED else root / f"seed-{cfg.seed}")
 
 
 def _run_one(model: MtebEmbedder, task: Any, cache: Any, batch_size: int) -> Any:
