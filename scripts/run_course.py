@@ -1,4 +1,4 @@
-"""Run the whole course headless: notebooks 00 -> 05 with papermill into one run folder.
+"""Run the whole course headless: notebooks 00 -> 06 with papermill into one run folder.
 
     python scripts/run_course.py                      # tiny profile, runs/<timestamp>/
     python scripts/run_course.py --smoke --run-dir /tmp/run   # the test suite's quick pass

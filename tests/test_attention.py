@@ -67,3 +67,12 @@ def test_bidirectional_embedder_reloads_bidirectional(tiny_qwen3_path, tmp_path)
         hidden = hf(input_ids=batch["input_ids"], attention_mask=mask_4d, position_ids=position_ids).last_hidden_state
     mean = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
     np.testing.assert_allclose(torch.nn.functional.normalize(mean, dim=-1).numpy(), ours, atol=1e-5)
+
+
+def test_a_folder_saved_with_flash_attention_reloads_where_there_is_none(tiny_qwen3_path, tmp_path, monkeypatch):
+    monkeypatch.setattr(attention, "flash_attention_usable", lambda: False)
+    emb = Embedder.from_pretrained(str(tiny_qwen3_path), attn_implementation="sdpa")
+    emb.config.attn_implementation = "flash_attention_2"  # as if trained on a GPU that had it
+    emb.save(tmp_path / "m")
+    again = Embedder.from_pretrained(str(tmp_path / "m"))
+    assert again.config.attn_implementation == "auto" and again.backbone.config._attn_implementation == "sdpa"

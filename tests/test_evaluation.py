@@ -188,7 +188,7 @@ def test_two_checkpoints_in_a_row_get_their_own_cached_results(
     )
     assert first["revision"].nunique() == 2
     assert abs(first["main_score"].iloc[0] - first["main_score"].iloc[1]) > 1e-3
-    cached = list((tmp_path / "cache" / "results").rglob("ToySTS.json"))
+    cached = list((tmp_path / "cache").rglob("ToySTS.json"))  # <cache_dir>/seed-<seed>/results/...
     assert len(cached) == 2  # one per revision
     with monkeypatch.context() as patch:  # now both must come from the cache: encoding would fail
         patch.setattr(Embedder, "encode", lambda *a, **k: pytest.fail("re-encoded although cached"))
@@ -434,3 +434,67 @@ def test_reranking_and_summarization_folders_are_checked(tmp_path: Path) -> None
     write_task_folder(tmp_path / "sum", "BadSummarization", "summarization", test=[bad])
     with pytest.raises(TaskFormatError, match="one number per machine summary"):
         load_local_task(tmp_path / "sum")
+
+
+# -- Matryoshka dimensions (issue 15; docs/recipe.md §1b) ----------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", ["ret", "sts"])
+def test_dim_equals_sentence_transformers_truncate_dim(
+    folder: str, task_root: Path, minilm: Embedder, minilm_path: Path
+) -> None:
+    """Cut to 32 of 384 dims: the same score as sentence-transformers' ``truncate_dim`` (cosine ignores the norm)."""
+    from sentence_transformers import SentenceTransformer
+
+    ours = _score(MtebEmbedder(minilm, dim=32), load_local_task(task_root / folder))
+    reference = _score(
+        SentenceTransformer(str(minilm_path), device="cpu", truncate_dim=32), load_local_task(task_root / folder)
+    )
+    full = _score(MtebEmbedder(minilm), load_local_task(task_root / folder))
+    assert abs(ours - reference) < 1e-4
+    assert abs(ours - full) > 1e-3  # 32 dims really are fewer
+    assert MtebEmbedder(minilm, dim=32).revision != MtebEmbedder(minilm).revision  # its own cache entry
+    with pytest.raises(ValueError, match="dim must be"):
+        MtebEmbedder(minilm, dim=385)
+
+
+def test_scores_by_dimension_encodes_once_and_plots(
+    task_root: Path, tmp_path: Path, tiny_qwen3_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from minif2.evaluation import plot_scores_by_dimension, scores_by_dimension
+
+    calls = []
+    original = Embedder.encode
+
+    def spy(self: Embedder, texts: list[str], *args: object, **kwargs: object) -> object:
+        calls.append(len(texts))
+        return original(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(Embedder, "encode", spy)
+    cfg = EvalConfig(use_cache=False, instructions=False)
+    table = scores_by_dimension([str(tiny_qwen3_path)], str(task_root / "sts"), [8, 16, 64], ["tiny"], cfg)
+    assert list(table["dim"]) == [8, 16, 64] and set(table["model"]) == {"tiny"}
+    assert len(calls) == 2  # sentence1 and sentence2 encoded once, cut three ways (not 2 x 3 times)
+    assert table["main_score"].nunique() == 3
+    fig = plot_scores_by_dimension(table, tmp_path / "dims.png")
+    assert (tmp_path / "dims.png").stat().st_size > 5_000 and fig.axes[0].get_xscale() == "log"
+    assert (
+        cli(
+            [
+                "--model",
+                str(tiny_qwen3_path),
+                "--tasks",
+                str(task_root / "sts"),
+                "--out-dir",
+                str(tmp_path / "cli"),
+                "--dim",
+                "16",
+                "--instructions",
+                "off",
+                "--no-cache",
+            ]
+        )
+        == 0
+    )
+    scored = pd.read_csv(tmp_path / "cli" / "results.csv")["main_score"].item()
+    assert scored == pytest.approx(table.loc[table["dim"] == 16, "main_score"].item(), abs=1e-6)

@@ -25,7 +25,7 @@ from minif2.data.task_folders import TaskFormatError, read_eval_task
 from minif2.data.validation import SkipReport, UnifyError, read_jsonl, read_tsv
 from minif2.model import EMBEDDER_FILE, Embedder, EmbedderConfig
 from minif2.schema import Sample, write_unified
-from minif2.training import trainer
+from minif2.training import checkpoint, trainer
 from minif2.training.checkpoint import MetricsLog, read_metrics
 
 
@@ -274,14 +274,14 @@ def test_resume_with_changed_settings_is_refused(tmp_path):
     with pytest.raises(
         ConfigError, match=r"train.yaml: cannot resume with changed settings \(lr: 0.0001 -> 0.001; model"
     ):
-        trainer._resume_point(changed, out)
+        checkpoint.resume_point(changed, out)
     longer = trainer.TrainConfig(
         out_dir=str(out), model="tiny-qwen3", lr=1e-4, max_steps=9, save_every_steps=1, resume=True
     )
     assert trainer._resume_point(longer, out) == step  # max_steps and intervals may change
     changed.resume_with_changes = True
     with pytest.warns(UserWarning, match=r"changed settings \['lr', 'model'\]"):
-        assert trainer._resume_point(changed, out) == step
+        assert checkpoint.resume_point(changed, out) == step
 
 
 def test_resume_without_checkpoint_says_so(tmp_path):

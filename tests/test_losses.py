@@ -11,7 +11,16 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from minif2.training.losses import f2llm_loss, gather, hard_negative_loss, in_batch_loss, matryoshka_dims
+from minif2.training.grad_cache import SavedTensorMeter, cached_embed
+from minif2.training.losses import (
+    f2llm_loss,
+    gather,
+    hard_negative_loss,
+    in_batch_loss,
+    matryoshka_dims,
+    single_softmax_loss,
+    training_loss,
+)
 
 TAU = 0.05
 
@@ -231,3 +240,157 @@ def test_no_negatives_given_as_none_or_empty_gives_zero_hard_loss():
     q, p = _unit(3, 8, seed=20), _unit(3, 8, seed=21)
     assert hard_negative_loss(q, p, None).item() == 0.0
     assert hard_negative_loss(q, p, q.new_zeros(3, 0, 8)).item() == 0.0
+
+
+# -- beyond F2LLM v1 (issue 15): one softmax, Matryoshka, gradient caching --------------------------------------
+
+
+def test_single_softmax_equals_mnrl_with_hard_negatives_and_batch(mnrl):
+    """One softmax over [all positives, all negatives] == sentence-transformers' MNRL on (a, p, n_1..n_k), b > 1."""
+    b, k = 6, 3
+    q, p, n = _unit(b, 16, seed=30), _unit(b, 16, seed=31), _unit(b, k, 16, seed=32)
+    expected = mnrl.compute_loss_from_embeddings([q, p, *n.unbind(1)], None)
+    torch.testing.assert_close(single_softmax_loss(q, p, n, TAU), expected, rtol=1e-10, atol=1e-10)
+    assert single_softmax_loss(q, p, n, TAU).item() > f2llm_loss(q, p, n, "retrieval", TAU)["hard"].item() + 1e-3
+    # without in-batch documents the single softmax is F2LLM's hard loss; without negatives, its in-batch loss
+    torch.testing.assert_close(single_softmax_loss(q, p, n, TAU, in_batch=False), hard_negative_loss(q, p, n, TAU))
+    torch.testing.assert_close(single_softmax_loss(q, p, None, TAU), in_batch_loss(q, p, TAU))
+    # the trainer's dispatcher: in-batch documents for retrieval families only
+    torch.testing.assert_close(training_loss(q, p, n, "retrieval", TAU, form="single")["loss"], expected)
+    torch.testing.assert_close(
+        training_loss(q, p, n, "clustering", TAU, form="single")["loss"], hard_negative_loss(q, p, n, TAU)
+    )
+    with pytest.raises(ValueError, match="form must be"):
+        training_loss(q, p, n, "retrieval", form="joint")  # type: ignore[arg-type]
+
+
+def test_matryoshka_hand_computed_case():
+    """d = 16, dims (16, 8) with weights (1, 1 / (2 sqrt 2)); cosines read off by hand."""
+    e = torch.eye(16, dtype=torch.float64)
+    q = e[:1]
+    p = 0.6 * e[:1] + 0.8 * e[8:9]  # cos 0.6 in 16-d; its first 8 dims are 0.6 e_0, i.e. e_0 after re-normalising
+    n = (0.8 * e[0] + 0.6 * e[9]).reshape(1, 1, 16)  # cos 0.8 in 16-d, cos 1 in 8-d
+    full = math.log1p(math.exp((0.8 - 0.6) / TAU))  # = log(1 + e^4)
+    eight = math.log(2.0)  # positive and negative tie at cos 1
+    out = training_loss(q, p, n, "clustering", TAU, mrl_dims=matryoshka_dims(16))
+    assert out["hard"].item() == pytest.approx(full + eight / (2 * math.sqrt(2)), rel=1e-12)
+    assert out["loss"].item() == pytest.approx(out["hard"].item(), rel=1e-12)
+
+
+def _released_mrl(q, p, n, retrieval: bool) -> tuple[float, float]:
+    """F2LLM-v2 ``utils.py`` ``hard_loss`` / ``inbatch_loss`` with ``use_mrl``, raw vectors, one process."""
+    d = q.shape[-1]
+    dims = [2**i for i in range(3, 15) if 2**i < d] + [d]
+    hard = inbatch = 0.0
+    candidates = torch.cat([p.unsqueeze(1), n], 1)
+    for i, dim in enumerate(sorted(dims)[::-1], start=1):
+        weight = 1 / (i * math.sqrt(d / dim))
+        a = F.normalize(q[..., :dim], dim=-1)
+        logits = (a.unsqueeze(1) * F.normalize(candidates[..., :dim], dim=-1)).sum(-1) / TAU
+        hard += F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long)).item() * weight
+        if retrieval:
+            logits = a @ F.normalize(p[..., :dim], dim=-1).T / TAU
+            inbatch += F.cross_entropy(logits, torch.arange(len(q))).item() * weight
+    return hard, inbatch  # summed, NOT divided by the number of dims: the released ``# / n`` is commented out
+
+
+@pytest.mark.parametrize("family", ["retrieval", "clustering"])
+def test_matryoshka_equals_released_weighting(family):
+    g = torch.Generator().manual_seed(33)
+    q, p, n = (torch.randn(*s, generator=g, dtype=torch.float64) for s in ((5, 64), (5, 64), (5, 3, 64)))
+    hard, inbatch = _released_mrl(q, p, n, family == "retrieval")
+    out = training_loss(
+        F.normalize(q, dim=-1),
+        F.normalize(p, dim=-1),
+        F.normalize(n, dim=-1),
+        family,
+        TAU,
+        mrl_dims=matryoshka_dims(64),
+    )
+    assert out["hard"].item() == pytest.approx(hard, rel=1e-10)
+    if family == "retrieval":
+        assert out["in_batch"].item() == pytest.approx(inbatch, rel=1e-10)
+        assert out["loss"].item() == pytest.approx(hard + inbatch, rel=1e-10)
+    else:
+        assert set(out) == {"hard", "loss"}
+    plain = f2llm_loss(F.normalize(q, dim=-1), F.normalize(p, dim=-1), F.normalize(n, dim=-1), family, TAU)
+    assert out["hard"].item() > plain["hard"].item()  # seven more terms with positive weights
+
+
+class _Encoder(torch.nn.Module):
+    """A token-bag encoder with dropout: stands in for the backbone (ids, mask) -> L2-normalised (n, d)."""
+
+    def __init__(self, dropout: float) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(34)
+        self.table = torch.nn.Parameter(torch.randn(50, 16, generator=g, dtype=torch.float64))
+        self.proj = torch.nn.Linear(16, 16, dtype=torch.float64)
+        self.drop = torch.nn.Dropout(dropout)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.drop(torch.tanh(self.proj(self.table[ids])))
+        pooled = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return F.normalize(pooled, dim=-1)
+
+
+def _texts(rows: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 50, (rows, 7), generator=g)
+    lengths = torch.randint(2, 8, (rows,), generator=g)
+    return ids, (torch.arange(7)[None] < lengths[:, None]).long()  # right padding, ragged lengths
+
+
+def _embed_and_backward(
+    enc: torch.nn.Module, chunk: int, form: str, mrl: bool
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    b, k = 8, 2
+    (qi, qm), (di, dm) = _texts(b, 35), _texts(b * (1 + k), 36)
+    enc.zero_grad()
+    q, docs = cached_embed(enc, qi, qm, chunk), cached_embed(enc, di, dm, chunk)
+    dims = matryoshka_dims(16) if mrl else None
+    loss = training_loss(q, docs[:b], docs[b:].reshape(b, k, 16), "retrieval", TAU, form=form, mrl_dims=dims)["loss"]
+    loss.backward()
+    return loss.detach(), [prm.grad.clone() for prm in enc.parameters()]
+
+
+@pytest.mark.parametrize("form", ["f2llm", "single"])
+@pytest.mark.parametrize("mrl", [False, True])
+def test_gradient_cache_gives_the_uncached_loss_and_gradients(form, mrl):
+    enc = _Encoder(dropout=0.0)
+    loss, grads = _embed_and_backward(enc, 0, form, mrl)
+    for chunk in (1, 3, 5):
+        loss_c, grads_c = _embed_and_backward(enc, chunk, form, mrl)
+        torch.testing.assert_close(loss_c, loss, rtol=1e-5, atol=0)
+        for g_c, g in zip(grads_c, grads):
+            torch.testing.assert_close(g_c, g, rtol=1e-5, atol=1e-12)
+
+
+def test_gradient_cache_replays_dropout():
+    """With dropout the re-forward must draw the step-1 masks again: equal to chunk-by-chunk embedding with a graph."""
+    enc = _Encoder(dropout=0.3)
+    ids, mask = _texts(9, 37)
+    target = _unit(9, 16, seed=38)
+
+    torch.manual_seed(0)
+    ref = torch.cat([enc(ids[i : i + 4], mask[i : i + 4]) for i in range(0, 9, 4)])
+    (ref * target).sum().backward()
+    expected = [prm.grad.clone() for prm in enc.parameters()]
+    enc.zero_grad()
+    torch.manual_seed(0)
+    cached = cached_embed(enc, ids, mask, 4)
+    torch.testing.assert_close(cached, ref.detach())
+    (cached * target).sum().backward()
+    for got, want in zip((prm.grad for prm in enc.parameters()), expected):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_cache_holds_one_chunk_of_activations():
+    enc = _Encoder(dropout=0.0)
+    ids, mask = _texts(64, 39)
+    peaks = {}
+    for chunk in (0, 8):
+        with SavedTensorMeter() as meter:
+            cached_embed(enc, ids, mask, chunk).sum().backward()
+        peaks[chunk] = meter.peak_bytes
+        assert meter.current == 0  # everything saved was released after the backward
+    assert peaks[8] * 4 < peaks[0]  # 64 rows at once against 8 (plus the cached (64, 16) output)

@@ -21,6 +21,7 @@ EXPECTED = [
     "03_contrastive_training",
     "04_mteb_scoring",
     "05_instruction_shift",
+    "06_beyond_f2llm",
 ]
 
 
@@ -28,7 +29,7 @@ def _cells(notebook: Path) -> list[dict]:
     return json.loads(notebook.read_text())["cells"]
 
 
-def test_the_course_has_its_six_notebooks():
+def test_the_course_has_its_seven_notebooks():
     assert [nb.stem for nb in NOTEBOOKS] == EXPECTED
 
 

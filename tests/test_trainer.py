@@ -294,6 +294,127 @@ def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:
     assert json.loads((tmp_path / "cli" / "run_summary.json").read_text())["total_steps"] == 2
 
 
+# -- beyond F2LLM v1 (issue 15): gradient caching, Matryoshka / single softmax in the loop, two stages ------------
+
+
+@pytest.mark.parametrize("form", ["f2llm", "single"])
+def test_gradient_cache_on_tiny_qwen3_matches_the_uncached_batch(form: str) -> None:
+    """The real backbone: cached and uncached embeddings give the same loss and weight gradients (rtol 1e-5)."""
+    from minif2 import Embedder
+    from minif2.training.grad_cache import cached_embed
+    from minif2.training.losses import matryoshka_dims, training_loss
+
+    emb = Embedder.from_pretrained("tiny-qwen3", max_length_tokens=16).double()
+    rng = random.Random(2)
+    b, k = 6, 2
+    queries = [" ".join(rng.sample(WORDS, rng.randint(1, 5))) for _ in range(b)]
+    docs = [" ".join(rng.sample(WORDS, rng.randint(2, 8))) for _ in range(b * (1 + k))]
+    q_tok, d_tok = emb.tokenize(queries), emb.tokenize(docs)
+
+    def step(chunk: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        emb.zero_grad()
+        q = cached_embed(emb, q_tok["input_ids"], q_tok["attention_mask"], chunk)
+        d = cached_embed(emb, d_tok["input_ids"], d_tok["attention_mask"], chunk)
+        n = d[b:].reshape(b, k, -1)
+        loss = training_loss(q, d[:b], n, "retrieval", form=form, mrl_dims=matryoshka_dims(emb.dim))["loss"]
+        loss.backward()
+        return loss.detach(), {name: p.grad.clone() for name, p in emb.named_parameters() if p.grad is not None}
+
+    loss, grads = step(0)
+    loss_c, grads_c = step(4)
+    torch.testing.assert_close(loss_c, loss, rtol=1e-5, atol=0)
+    assert grads_c.keys() == grads.keys() and len(grads) > 10
+    for name in grads:
+        torch.testing.assert_close(grads_c[name], grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_options_run_in_the_loop(data_dir: Path, tmp_path: Path) -> None:
+    """Gradient caching changes nothing at step 1; Matryoshka and the single softmax change the logged loss."""
+    base = dict(max_steps=2, num_negatives=3, sources=["ret"])
+    train(_cfg(data_dir, tmp_path / "plain", **base))
+    train(_cfg(data_dir, tmp_path / "cached", grad_cache_chunk_size=3, **base))
+    train(_cfg(data_dir, tmp_path / "v2", use_mrl=True, lr_schedule="constant_with_warmup", loss="single", **base))
+    plain, cached, v2 = (read_metrics(tmp_path / run / "metrics.jsonl", "train") for run in ("plain", "cached", "v2"))
+    for key in ("loss", "hard", "grad_norm"):
+        assert cached[0][key] == pytest.approx(plain[0][key], rel=1e-5), key
+    assert plain[0]["source"] == v2[0]["source"] == "ret"  # same batch ...
+    assert abs(v2[0]["loss"] - plain[0]["loss"]) > 0.1 and "hard" not in v2[0]  # ... a different loss
+    assert v2[-1]["lr"] == pytest.approx(1e-3)  # constant after the 2 warm-up steps (cosine would be at its floor)
+    with pytest.raises(ValueError, match="'loss' must be"):
+        train(_cfg(data_dir, tmp_path / "bad", loss="joint"))
+
+
+def test_clustering_negatives_option() -> None:
+    from minif2.training.options import negatives_per_step
+
+    v2 = TrainConfig(num_negatives=7, num_negatives_clustering=9)
+    assert [negatives_per_step(v2, f) for f in ("retrieval", "clustering", "classification")] == [7, 9, 7]
+    assert negatives_per_step(TrainConfig(), "clustering") == 7  # v1: the same 7 for every family
+
+
+STAGES = [
+    {"name": "retrieval", "sources": ["retrieval"], "max_steps": 3, "save_every_steps": 1},
+    {"name": "all", "max_steps": 4, "save_every_steps": 2, "num_epochs": 2},
+]
+
+
+@pytest.fixture(scope="module")
+def two_stage_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An uninterrupted two-stage run: retrieval sources for 3 steps, then all sources for 4."""
+    out = tmp_path_factory.mktemp("two-stage") / "straight"
+    train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1))
+    return out
+
+
+def test_two_stages_train_the_selected_sources(two_stage_run: Path) -> None:
+    first = read_metrics(two_stage_run / "stage-1-retrieval" / "metrics.jsonl", "train")
+    second = read_metrics(two_stage_run / "stage-2-all" / "metrics.jsonl", "train")
+    assert {r["source"] for r in first} == {"ret"} and {r["source"] for r in second} == {"ret", "clf"}
+    assert len(first) == 3 and len(second) == 4
+    assert load_config(TrainConfig, two_stage_run / "stage-2-all" / "train.yaml").model == str(
+        two_stage_run / "stage-1-retrieval" / "final"
+    )
+    last = _weights(two_stage_run / "stage-2-all" / "final")
+    assert all(torch.equal(t, last[k]) for k, t in _weights(two_stage_run / "final").items())
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [pytest.param(3, marks=pytest.mark.slow), 4, pytest.param(6, marks=pytest.mark.slow)],
+)
+def test_two_stages_resume_across_the_boundary(
+    data_dir: Path, tmp_path: Path, two_stage_run: Path, kill_at: int
+) -> None:
+    """Killed after ``kill_at`` steps of both stages and resumed, the final weights equal an uninterrupted run's.
+
+    3: the last step of stage 1 (resumes stage 1 from its step-2 checkpoint); 4: the first step of stage 2,
+    before any stage-2 checkpoint (stage 1 is done: stage 2 restarts from stage 1's final weights); 6: inside
+    stage 2 (resumes from its step-2 checkpoint).
+    """
+
+    class Killed(Exception):
+        pass
+
+    def kill(step: int, *_: object, calls: list[int] = []) -> None:  # noqa: B006
+        calls.append(step)
+        if len(calls) == kill_at:
+            raise Killed
+
+    out = tmp_path / "killed"
+    with pytest.raises(Killed):
+        train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1), callbacks=[kill])
+    assert (out / "stage-1-retrieval" / "final").is_dir() == (kill_at > 3)
+    resumed = _weights(train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1, resume=True)))
+    reference = _weights(two_stage_run / "final")
+    assert resumed.keys() == reference.keys()
+    for name in reference:
+        torch.testing.assert_close(resumed[name], reference[name], rtol=0, atol=0, msg=name)
+    log = read_metrics(out / "stage-2-all" / "metrics.jsonl", "train")
+    assert [r["loss"] for r in log] == [
+        r["loss"] for r in read_metrics(two_stage_run / "stage-2-all" / "metrics.jsonl", "train")
+    ]
+
+
 @pytest.mark.slow
 def test_small_gpu_dry_run_on_the_real_qwen3_shape(tmp_path: Path) -> None:
     """Issue 16: `minif2 train --profile small-gpu --dry-run` on a random Qwen3-0.6B of the real shape, offline.

@@ -363,6 +363,8 @@ class Embedder(nn.Module):
         settings.pop("model")
         settings.pop("trust_remote_code")  # never recorded: only a caller's explicit argument turns it on
         settings["load_in_4bit"] = False
+        if settings["attn_implementation"] == FLASH:  # a property of the machine, not of the model: choose again
+            settings["attn_implementation"] = "auto"
         (path / EMBEDDER_FILE).write_text(json.dumps(settings, indent=2))
         self._write_sentence_transformers_files(path)
         return path

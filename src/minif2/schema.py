@@ -95,22 +95,21 @@ F2LLM_FAMILIES: dict[str, str] = {
 }
 
 
-def f2llm_family(source: str, negative_columns: list[str]) -> str:
+def f2llm_family(source: str, one_negative: bool) -> str:
     """The family F2LLM's released lists give ``source`` (F2LLM/utils.py:8-10, :data:`F2LLM_FAMILIES`).
 
-    A name missing from the lists falls back to the data's shape (one negative column:
+    A name missing from the lists falls back to the data's shape (one negative per row:
     classification, else retrieval) with a warning; F2LLM v1 would train it like clustering and
     v2 refuses it (docs/recipe.md §1a). Set ``task`` in the import to choose.
     """
     if source in F2LLM_FAMILIES:
         return F2LLM_FAMILIES[source]
-    guess = "classification" if negative_columns == ["negative_1"] else "retrieval"
+    guess = "classification" if one_negative else "retrieval"
     log.warning(
-        "source '%s' is not in F2LLM's dataset lists (F2LLM/utils.py); treating it as %s from its %d negative "
-        "column(s); set `task` in its import to choose",
+        "source '%s' is not in F2LLM's dataset lists (F2LLM/utils.py); treating it as %s from its number of "
+        "negatives; set `task` in its import to choose",
         source,
         guess,
-        len(negative_columns),
     )
     return guess
 

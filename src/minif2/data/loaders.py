@@ -65,8 +65,8 @@ def _f2llm_samples(
         )
     listed = "negatives" in rows.column_names
     if task is None:  # a listed column counts like negative_1..N for the shape fallback
-        one = listed and {len(n or []) for n in rows["negatives"]} == {1}
-        task = f2llm_family(source, ["negative_1"] if one else negative_columns or ["negative_1", "negative_2"])
+        one = negative_columns == ["negative_1"] or (listed and {len(n or []) for n in rows["negatives"]} == {1})
+        task = f2llm_family(source, one)
     instruction = instruction_for(source, task)
     schema = {"query": str, "passage": str, **{c: str for c in negative_columns}}
     schema.update({"negatives": list} if listed else {})

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from minif2.data.validation import UnifyError, read_jsonl, read_tsv
+from minif2.data.validation import Numbers, UnifyError, read_jsonl, read_tsv
 
 __all__ = [
     "EVAL_TYPES",
@@ -51,7 +51,7 @@ _ROW_SCHEMA = {
     "clustering": {"text": str, "label": (str, int)},
     "pair_classification": {"sentence1": str, "sentence2": str, "label": int},
     "reranking": {"query": str, "positive": list, "negative": list},
-    "summarization": {"text": str, "human_summaries": list, "machine_summaries": list, "relevance": list},
+    "summarization": {"text": str, "human_summaries": list, "machine_summaries": list, "relevance": Numbers},
 }
 
 

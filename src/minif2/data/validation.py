@@ -24,7 +24,7 @@ from typing import Any
 
 from minif2.config import InputError
 
-__all__ = ["SkipReport", "UnifyError", "check_record", "read_jsonl", "read_tsv"]
+__all__ = ["Numbers", "SkipReport", "UnifyError", "check_record", "read_jsonl", "read_tsv"]
 
 # field -> expected Python type(s); "text" fields must also be non-empty after stripping
 Schema = Mapping[str, type | tuple[type, ...]]
@@ -92,9 +92,18 @@ def check_record(
     return record
 
 
+class Numbers(list):
+    """A schema type: a list of finite numbers (e.g. a summary's human scores); a plain ``list`` is of texts."""
+
+
 def _check_value(
     value: Any, types: type | tuple[type, ...], path: str | Path, line: int | None, name: str, allow_empty: bool = False
 ) -> None:
+    if types is Numbers:
+        bad = [i for i, x in enumerate(value if isinstance(value, list) else [None]) if not _finite_number(x)]
+        if not isinstance(value, list) or bad:
+            raise UnifyError(path, line, name, f"wrong type: expected a list of numbers, got {value!r:.40}")
+        return
     ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in _as_tuple(types))
     if not ok:
         wanted = "/".join(t.__name__ for t in _as_tuple(types))
@@ -107,6 +116,10 @@ def _check_value(
         for i, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
                 raise UnifyError(path, line, name, f"wrong type: item {i} must be a non-empty text, got {item!r:.40}")
+
+
+def _finite_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:

@@ -14,10 +14,31 @@ taught in ``notebooks/04_mteb_scoring.ipynb``.
 
 from __future__ import annotations
 
-from minif2.evaluation.evaluate import FAST_SUITE, EvalConfig, cli, evaluate_models, main, model_label, resolve_tasks
-from minif2.evaluation.mteb_model import F2LLM_PROMPTS, MtebEmbedder, model_revision
+from minif2.evaluation.evaluate import (
+    FAST_SUITE,
+    EvalConfig,
+    cli,
+    evaluate_models,
+    main,
+    model_label,
+    resolve_tasks,
+    scores_by_dimension,
+)
+from minif2.evaluation.mteb_model import (
+    F2LLM_PROMPTS,
+    MtebEmbedder,
+    model_revision,
+    truncate_embeddings,
+)
 from minif2.evaluation.mteb_tasks import LOCAL_TASK_TYPES, MTEB_TYPE, load_local_task, load_local_tasks
-from minif2.evaluation.report import PAPER_MTEB_ENG_V2, RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
+from minif2.evaluation.report import (
+    PAPER_MTEB_ENG_V2,
+    RESULT_COLUMNS,
+    category_averages,
+    paper_comparison,
+    plot_scores,
+    plot_scores_by_dimension,
+)
 from minif2.evaluation.retrieval import ndcg_at_k, retrieval_score
 
 __all__ = [
@@ -40,6 +61,9 @@ __all__ = [
     "ndcg_at_k",
     "paper_comparison",
     "plot_scores",
+    "plot_scores_by_dimension",
     "resolve_tasks",
     "retrieval_score",
+    "scores_by_dimension",
+    "truncate_embeddings",
 ]

@@ -7,8 +7,9 @@ that every number is mteb's own:
 - ``evaluation/mteb_model.py`` wraps the Embedder: F2LLM's instructions on queries only, and a
   revision per checkpoint so mteb's result cache never mixes models;
 - this module runs models x tasks through ``mteb.evaluate`` and writes one tidy
-  table (task, type, main_score, model), category averages, the paper's numbers
-  beside them, and a base-vs-fine-tuned plot (``evaluation/report.py``).
+  table (task, type, main_score, model), category averages, the released models' MTEB(eng, v2)
+  numbers (recomputed from the public MTEB results) beside them, and a base-vs-fine-tuned plot
+  (``evaluation/report.py``).
 
 ``tasks`` names a folder of task folders (the kit's held-out suite, written by
 ``minif2 unify`` to ``<run_dir>/data/eval_tasks``), one task folder, an mteb benchmark
@@ -43,7 +44,16 @@ from minif2.evaluation.mteb_tasks import load_local_tasks
 from minif2.evaluation.report import RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
 from minif2.model import Embedder
 
-__all__ = ["FAST_SUITE", "EvalConfig", "cli", "evaluate_models", "main", "model_label", "resolve_tasks"]
+__all__ = [
+    "FAST_SUITE",
+    "EvalConfig",
+    "cli",
+    "evaluate_models",
+    "main",
+    "model_label",
+    "resolve_tasks",
+    "scores_by_dimension",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +93,9 @@ class EvalConfig:
     seed: int = 42  # mteb's task seed (classification few-shot draws, clustering bootstraps)
     max_rows_per_task: int | None = None  # local tasks only: a seeded sample of test rows / queries (quick looks)
     plot: bool = True
+    dim: int | None = (
+        None  # score the first `dim` coordinates, re-normalised (F2LLM-v2 Matryoshka, recipe §1b); None: all
+    )
 
 
 def model_label(model: str) -> str:
@@ -182,7 +195,7 @@ def evaluate_models(
         label = labels[i] if labels and i < len(labels) else None
         if not isinstance(model, MtebEmbedder):
             label = label or (model.config.model if isinstance(model, Embedder) else model_label(str(model)))
-            model = MtebEmbedder(model, label=label, instructions=cfg.instructions, **overrides)
+            model = MtebEmbedder(model, label=label, instructions=cfg.instructions, dim=cfg.dim, **overrides)
         task_list = resolve_tasks(tasks, seed=cfg.seed, max_rows=cfg.max_rows_per_task)
         for task in tqdm(task_list, desc=f"mteb {model.label}", unit="task"):
             result = _run_one(model, task, cache, cfg.batch_size)
@@ -199,9 +212,34 @@ def evaluate_models(
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
+def scores_by_dimension(
+    models: list[str | Embedder],
+    tasks: str,
+    dims: list[int],
+    labels: list[str] | None = None,
+    cfg: EvalConfig | None = None,
+) -> pd.DataFrame:
+    """Each model scored at each Matryoshka dimension: the tidy table of :func:`evaluate_models` plus ``dim``.
+
+    A model is encoded once per text list (full vectors are memoised and cut for each dimension).
+    Plot with :func:`minif2.evaluation.report.plot_scores_by_dimension`.
+    """
+    cfg = cfg or EvalConfig()
+    overrides = {"max_length_tokens": cfg.max_length_tokens, "torch_dtype": cfg.torch_dtype}
+    tables = []
+    for i, model in enumerate(models):
+        embedder = model if isinstance(model, Embedder) else Embedder.from_pretrained(model, **overrides)
+        label = labels[i] if labels and i < len(labels) else model_label(str(model)) if isinstance(model, str) else None
+        memo: dict[Any, Any] = {}
+        for dim in dims:
+            wrapped = MtebEmbedder(embedder, label=label, instructions=cfg.instructions, dim=dim, memo=memo)
+            tables.append(evaluate_models([wrapped], tasks, cfg=cfg).assign(dim=dim))
+    return pd.concat(tables, ignore_index=True)
+
+
 def main(cfg: EvalConfig) -> Path:
-    """Score ``cfg.models`` on ``cfg.tasks``; write results.csv/.json, category averages, the paper's numbers,
-    a plot."""
+    """Score ``cfg.models`` on ``cfg.tasks``; write results.csv/.json, category averages, the released
+    models' MTEB numbers (recomputed from the public results), a plot."""
     with staged_folder(cfg.out_dir) as staged:  # a failed rerun leaves the previous results as they were
         _write_results(cfg, staged)
     return Path(cfg.out_dir)
@@ -242,6 +280,11 @@ def cli(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--no-cache", dest="use_cache", action="store_false", default=None, help="ignore mteb's result cache"
+    )
+    parser.add_argument(
+        "--dim",
+        type=int,
+        help="score the first DIM coordinates of each vector, re-normalised (F2LLM-v2 Matryoshka, docs/recipe.md §1b)",
     )
     args = parser.parse_args(argv)
     path = args.config or (profile_path(args.profile, "eval") if args.profile else None)

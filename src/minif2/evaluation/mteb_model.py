@@ -10,8 +10,11 @@ encode every text as a query, so every text gets the instruction, as F2LLM does.
 
 mteb caches results under ``<model name>/<revision>/<task>.json``. The wrapper's
 revision is a hash of the weights AND of everything that changes the vectors (pooling,
-max length, query template, whether instructions are used), so one checkpoint's
+max length, query template, whether instructions are used, the dimension), so one checkpoint's
 cached scores can never be handed to another.
+
+``dim`` scores a Matryoshka prefix (F2LLM-v2, docs/recipe.md §1b): each vector is cut to its
+first ``dim`` coordinates and L2-normalised again, as the v2 losses do in training.
 
 This module does not load tasks (``evaluation/mteb_tasks.py``) or write reports (``evaluation/evaluate.py``).
 Taught in ``notebooks/04_mteb_scoring.ipynb``.
@@ -35,13 +38,13 @@ from mteb.types import PromptType
 from minif2.instructions import mteb_instructions
 from minif2.model import Embedder
 
-__all__ = ["F2LLM_PROMPTS", "MtebEmbedder", "model_revision"]
+__all__ = ["F2LLM_PROMPTS", "MtebEmbedder", "model_revision", "truncate_embeddings"]
 
 # F2LLM's instruction per MTEB(eng, v2) task name, exactly as its mteb registry entry uses them.
 F2LLM_PROMPTS: dict[str, str] = mteb_instructions()
 
 
-def model_revision(embedder: Embedder, instructions: bool) -> str:
+def model_revision(embedder: Embedder, instructions: bool, dim: int | None = None) -> str:
     """sha256 (16 hex digits) of every parameter and of the settings that change the vectors.
 
     Hashing the loaded tensors (not a file) also covers a model that was never saved,
@@ -50,6 +53,8 @@ def model_revision(embedder: Embedder, instructions: bool) -> str:
     digest = hashlib.sha256()
     settings = {k: v for k, v in asdict(embedder.config).items() if k not in ("model", "prompts", "trust_remote_code")}
     settings["instructions"] = instructions
+    if dim is not None:  # absent for full vectors, so earlier revisions stay valid
+        settings["dim"] = dim
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for name, tensor in sorted(embedder.backbone.state_dict().items()):
         digest.update(name.encode())
@@ -70,6 +75,9 @@ class MtebEmbedder(AbsEncoder):
         label: display name (the ``model`` column of results); defaults to the model name.
         instructions: put task instructions on queries; ``None``: ``embedder.takes_instructions``.
         prompts: task name -> instruction, looked up before a task's own prompt (F2LLM's table).
+        dim: score the first ``dim`` coordinates, re-normalised (Matryoshka); None = all.
+        memo: a dict shared by wrappers of the SAME model at different ``dim``: full vectors are
+            encoded once per text list and cut for each dimension.
 
     Example::
 
@@ -86,6 +94,8 @@ class MtebEmbedder(AbsEncoder):
         label: str | None = None,
         instructions: bool | None = None,
         prompts: dict[str, str] | None = None,
+        dim: int | None = None,
+        memo: dict[Any, np.ndarray] | None = None,
         **embedder_overrides: Any,
     ) -> None:
         if not isinstance(embedder, Embedder):
@@ -94,7 +104,10 @@ class MtebEmbedder(AbsEncoder):
         self.label = label or embedder.config.model
         self.instructions = embedder.takes_instructions if instructions is None else instructions
         self.prompts_dict = dict(F2LLM_PROMPTS if prompts is None else prompts)
-        self.revision = model_revision(embedder, self.instructions)
+        if dim is not None and not 0 < dim <= embedder.dim:
+            raise ValueError(f"MtebEmbedder: dim must be in 1..{embedder.dim} for this model, got {dim}")
+        self.dim, self.memo = dim, memo
+        self.revision = model_revision(embedder, self.instructions, dim)
         n_params = sum(p.numel() for p in embedder.backbone.parameters())
         self.mteb_model_meta = ModelMeta(
             loader=None,
@@ -105,7 +118,7 @@ class MtebEmbedder(AbsEncoder):
             n_parameters=n_params,
             memory_usage_mb=None,
             max_tokens=embedder.config.max_length_tokens,
-            embed_dim=embedder.dim,
+            embed_dim=dim or embedder.dim,
             license=None,
             open_weights=True,
             public_training_code=None,
@@ -135,9 +148,27 @@ class MtebEmbedder(AbsEncoder):
     ) -> np.ndarray:
         """mteb's batches of ``{"text": [...]}`` -> float32 (n, dim), in input order."""
         texts = [text for batch in inputs for text in batch["text"]]
-        return self.model.encode(
-            texts,
-            batch_size=int(kwargs.get("batch_size", 32)),
-            instruction=self.instruction(task_metadata, prompt_type),
-            show_progress_bar=bool(kwargs.get("show_progress_bar", False)),
-        )
+        instruction = self.instruction(task_metadata, prompt_type)
+        key = (instruction, tuple(texts))
+        if self.memo is not None and key in self.memo:
+            vectors = self.memo[key]
+        else:
+            vectors = self.model.encode(
+                texts,
+                batch_size=int(kwargs.get("batch_size", 32)),
+                instruction=instruction,
+                show_progress_bar=bool(kwargs.get("show_progress_bar", False)),
+            )
+            if self.memo is not None:
+                self.memo[key] = vectors
+        return vectors if self.dim is None else truncate_embeddings(vectors, self.dim)
+
+
+def truncate_embeddings(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """The first ``dim`` coordinates of each row, L2-normalised again (Matryoshka, docs/recipe.md §1b).
+
+    >>> truncate_embeddings(np.array([[3.0, 4.0, 12.0]]), 2)
+    array([[0.6, 0.8]])
+    """
+    cut = vectors[:, :dim]
+    return cut / np.clip(np.linalg.norm(cut, axis=1, keepdims=True), 1e-12, None)

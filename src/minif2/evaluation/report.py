@@ -26,7 +26,14 @@ import pandas as pd
 from minif2.config import MTEB_ENG_V2, MTEB_F2LLM_4B_BY_TYPE
 from minif2.schema import MTEB_TASK_TYPES
 
-__all__ = ["PAPER_MTEB_ENG_V2", "RESULT_COLUMNS", "category_averages", "paper_comparison", "plot_scores"]
+__all__ = [
+    "PAPER_MTEB_ENG_V2",
+    "RESULT_COLUMNS",
+    "category_averages",
+    "paper_comparison",
+    "plot_scores",
+    "plot_scores_by_dimension",
+]
 
 RESULT_COLUMNS = ["task", "type", "main_score", "metric", "model", "revision"]
 
@@ -98,6 +105,31 @@ def plot_scores(results: pd.DataFrame, path: str | Path | None = None, title: st
     ax.set_ylim(min(0.0, float(np.nanmin(table.to_numpy())) - 5), 105)
     ax.set_title(title or "MTEB main score per task: base vs fine-tuned")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_scores_by_dimension(results: pd.DataFrame, path: str | Path | None = None, title: str | None = None) -> Any:
+    """Mean main score (x100) against the embedding dimension, one line per model (Matryoshka, docs/recipe.md §1b).
+
+    ``results`` is :func:`minif2.evaluation.evaluate.scores_by_dimension`'s table (a ``dim`` column).
+    A model trained with F2LLM-v2's Matryoshka losses should lose little as the dimension shrinks;
+    one trained without them loses more.
+    """
+    table = results.groupby(["model", "dim"], sort=False)["main_score"].mean().unstack("model") * 100
+    table = table.sort_index()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for model in dict.fromkeys(results["model"]):
+        ax.plot(table.index, table[model], marker="o", label=model)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(table.index, [str(d) for d in table.index])
+    ax.set_xlabel("dimensions kept (first d, re-normalised)")
+    ax.set_ylabel(f"mean main score over {results['task'].nunique()} task(s) (x100)")
+    ax.set_title(title or "Score against embedding dimension")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)

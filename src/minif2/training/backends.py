@@ -21,13 +21,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
-from transformers import get_cosine_schedule_with_warmup
+from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
 from minif2.config import CONFIG_ROOT
 from minif2.model import Embedder
@@ -72,13 +74,21 @@ def build_embedder(cfg: Any, source: str | None = None) -> Embedder:
 
 
 def build_optimizer(model: torch.nn.Module, cfg: Any, total_steps: int) -> tuple[torch.optim.Optimizer, Any]:
-    """AdamW + linear warm-up and cosine decay, floored at ``cfg.min_lr`` (docs/recipe.md §1a)."""
+    """AdamW + linear warm-up and cosine decay, floored at ``cfg.min_lr`` (docs/recipe.md §1a).
+
+    ``cfg.lr_schedule = "constant_with_warmup"`` (F2LLM-v2's ``scheduler_type`` option, docs/recipe.md §1b)
+    keeps the learning rate flat after the warm-up instead.
+    """
 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("no trainable parameters: check 'mode' and the LoRA target_modules")
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
-    cosine = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, max(total_steps, 1)).lr_lambdas[0]
+    kind = getattr(cfg, "lr_schedule", "cosine")
+    if kind == "constant_with_warmup":
+        cosine = get_constant_schedule_with_warmup(optimizer, cfg.warmup_steps).lr_lambdas[0]
+    else:
+        cosine = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, max(total_steps, 1)).lr_lambdas[0]
     floor = cfg.min_lr / cfg.lr
 
     def lr_lambda(step: int) -> float:  # a function, not an object: LambdaLR's state_dict stays weights_only-safe
@@ -218,3 +228,14 @@ def make_backend(embedder: Embedder, cfg: Any, total_steps: int) -> SingleBacken
     if cfg.backend == "deepspeed":
         return DeepSpeedBackend(embedder, cfg, total_steps)
     raise ValueError(f"train config field 'backend' must be 'single' or 'deepspeed', got {cfg.backend!r}")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def launcher_world() -> tuple[int, int]:
+    """(rank, world size) from the launcher's environment, before any process group exists."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))

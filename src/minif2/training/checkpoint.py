@@ -29,7 +29,10 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import yaml
 from safetensors.torch import load_file, save_file
+
+from minif2.config import ConfigError, config_to_dict
 
 __all__ = [
     "MetricsLog",
@@ -250,3 +253,46 @@ def plot_loss_curve(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return ax
+
+
+# settings a resumed run may change: how long it runs, where it writes, how often it logs, evaluates, saves
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "max_steps",
+        "out_dir",
+        "progress",
+        "eval_every_steps",
+        "save_every_steps",
+        "keep_checkpoints",
+        "log_every_steps",
+        "resume",
+        "resume_with_changes",
+    }
+)
+
+
+def resume_point(cfg: Any, out_dir: Path) -> Path | None:
+    """The checkpoint to resume from, after checking that the run's settings match it.
+
+    No checkpoint: a warning says training starts from step 0. Any setting other than
+    ``RESUME_MAY_CHANGE`` (max_steps, out_dir, progress, eval/save/log intervals, keep_checkpoints)
+    that differs from the checkpoint's ``train.yaml`` is refused with a ConfigError naming the
+    fields, since the checkpoint's state would be mixed with new settings, unless
+    ``resume_with_changes`` (``--resume-with-changes``) asks for it; then a warning lists them.
+    """
+    found = latest_checkpoint(out_dir)
+    if found is None:
+        warnings.warn(f"resume: no checkpoint in {out_dir}; training starts from step 0", stacklevel=3)
+        return None
+    saved = yaml.safe_load((found / "train.yaml").read_text()) if (found / "train.yaml").is_file() else {}
+    now = config_to_dict(cfg)
+    changed = sorted(k for k in set(saved) & set(now) if saved[k] != now[k] and k not in RESUME_MAY_CHANGE)
+    if changed and not cfg.resume_with_changes:
+        diffs = "; ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise ConfigError(
+            f"{found / 'train.yaml'}: cannot resume with changed settings ({diffs}). Restore them, "
+            "or pass --resume-with-changes (resume_with_changes: true) to resume anyway"
+        )
+    if changed:
+        warnings.warn(f"resume: continuing {found} with changed settings {changed}", stacklevel=3)
+    return found

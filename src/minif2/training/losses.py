@@ -33,7 +33,17 @@ from torch import Tensor
 from minif2.config import TRAINING_4B
 from minif2.schema import training_family
 
-__all__ = ["GatherMode", "f2llm_loss", "gather", "hard_negative_loss", "in_batch_loss", "matryoshka_dims"]
+__all__ = [
+    "GatherMode",
+    "LossForm",
+    "f2llm_loss",
+    "gather",
+    "hard_negative_loss",
+    "in_batch_loss",
+    "matryoshka_dims",
+    "single_softmax_loss",
+    "training_loss",
+]
 
 GatherMode = Literal["autograd", "no_grad", "detached"]
 TEMPERATURE = TRAINING_4B["temperature"]  # docs/recipe.md §1: tau = 0.05, i.e. sentence-transformers' scale = 20
@@ -158,7 +168,8 @@ def gather(t: Tensor, mode: GatherMode = "autograd") -> tuple[Tensor, int]:
     """All ranks' ``t`` concatenated in rank order, and this rank's offset into it.
 
     Returns ``(t, 0)`` when torch.distributed is not initialised (one process). Ranks may hold
-    different batch sizes (the sampler's last partial batch with ``drop_last=False``).
+    different batch sizes (the kit's sampler gives every rank a full batch, as accelerate does, but the
+    gather does not depend on it).
 
     Args:
         t: ``(b, ...)`` this rank's tensor.
@@ -246,3 +257,102 @@ def matryoshka_dims(dim: int, min_dim: int = 8) -> list[tuple[int, float]]:
         raise ValueError(f"matryoshka_dims: dim {dim} is smaller than min_dim {min_dim}")
     dims = [dim] + [2**k for k in range(int(math.log2(dim)), -1, -1) if min_dim <= 2**k < dim]
     return [(d, 1.0 / (n * math.sqrt(dim / d))) for n, d in enumerate(dims, start=1)]
+
+
+# -- Beyond F2LLM v1 (issue 15): one softmax (QZhou / sentence-transformers) and Matryoshka (F2LLM-v2) --------
+
+LossForm = Literal["f2llm", "single"]
+
+
+def single_softmax_loss(
+    query: Tensor,
+    positive: Tensor,
+    negatives: Tensor | None,
+    temperature: float = TEMPERATURE,
+    in_batch: bool = True,
+    gather_mode: GatherMode = "autograd",
+) -> Tensor:
+    """ONE cross-entropy per query over its positive, the hard negatives AND the batch's other documents.
+
+    This is sentence-transformers' ``MultipleNegativesRankingLoss`` form, the loss of the
+    instruction-shift study and of QZhou-style training (docs/recipe.md §2, §3), offered beside
+    F2LLM's two separate softmaxes (:func:`f2llm_loss`). The candidates of query i are every
+    positive and every hard negative of the GLOBAL batch (other ranks' through :func:`gather`);
+    its label is its own positive. With ``in_batch=False`` only its own [positive, negatives]
+    compete, which is :func:`hard_negative_loss`.
+
+    Args:
+        query, positive: ``(b, d)``; negatives: ``(b, n, d)`` or ``None``.
+        temperature: tau (sentence-transformers' ``scale = 1 / tau``).
+        in_batch: let the other queries' documents compete (the trainer turns it off for
+            classification and clustering, whose shared label documents would be false negatives).
+        gather_mode: how other ranks' documents join (:func:`gather`).
+
+    Relations:
+        On one process equal to ``MultipleNegativesRankingLoss(scale=1/tau)`` on
+        (anchor, positive, negative_1, ..., negative_n) for any b (tests/test_losses.py).
+
+    Example:
+        >>> q = torch.eye(2)
+        >>> round(single_softmax_loss(q, q, None).item(), 6)  # no negatives: the in-batch loss
+        0.0
+    """
+    if not in_batch:
+        return hard_negative_loss(query, positive, negatives, temperature)
+    documents = positive
+    if negatives is not None and negatives.shape[1] > 0:
+        documents = torch.cat([positive, negatives.reshape(-1, negatives.shape[-1])])  # (b + b*n, d)
+    gathered, offset = gather(documents, gather_mode)
+    return in_batch_loss(query, gathered, temperature, offset)
+
+
+def _truncate(t: Tensor | None, dim: int) -> Tensor | None:
+    """The first ``dim`` coordinates, L2-normalised again (F2LLM-v2 ``utils.py``: slice, then ``F.normalize``)."""
+    return None if t is None else F.normalize(t[..., :dim], p=2, dim=-1)
+
+
+def training_loss(
+    query: Tensor,
+    positive: Tensor,
+    negatives: Tensor | None,
+    family: str,
+    temperature: float = TEMPERATURE,
+    gather_mode: GatherMode = "autograd",
+    form: LossForm = "f2llm",
+    mrl_dims: list[tuple[int, float]] | None = None,
+) -> dict[str, Tensor]:
+    """The trainer's loss: F2LLM's two softmaxes or one softmax, optionally Matryoshka-weighted.
+
+    ``form="f2llm"`` is :func:`f2llm_loss` (keys ``loss``, ``hard`` and, for retrieval,
+    ``in_batch``); ``form="single"`` is :func:`single_softmax_loss` (key ``loss`` only), with
+    the in-batch documents for retrieval families only, as F2LLM gates its in-batch loss.
+
+    With ``mrl_dims`` (from :func:`matryoshka_dims`), every part is computed again on the first
+    ``dim`` coordinates of every embedding, re-normalised, and the parts are summed with the
+    weights given: F2LLM-v2's ``hard_loss`` / ``inbatch_loss`` with ``use_mrl`` (docs/recipe.md §1b),
+    which add ``loss_dim / (n * sqrt(d / dim))`` over the dimensions from the largest down and do NOT
+    divide the sum by their number.
+
+    Example:
+        >>> q = torch.eye(16)[:1]
+        >>> parts = training_loss(q, q, None, "clustering", mrl_dims=matryoshka_dims(16))
+        >>> sorted(parts), round(parts["loss"].item(), 6)
+        (['hard', 'loss'], 0.0)
+    """
+    if form not in ("f2llm", "single"):
+        raise ValueError(f"training_loss: form must be 'f2llm' or 'single', got {form!r}")
+
+    def one(q: Tensor, p: Tensor, n: Tensor | None) -> dict[str, Tensor]:
+        if form == "f2llm":
+            return f2llm_loss(q, p, n, family, temperature, gather_mode)
+        retrieval = training_family(family) == "retrieval"
+        return {"loss": single_softmax_loss(q, p, n, temperature, retrieval, gather_mode)}
+
+    if not mrl_dims:
+        return one(query, positive, negatives)
+    out: dict[str, Tensor] = {}
+    for dim, weight in mrl_dims:
+        parts = one(_truncate(query, dim), _truncate(positive, dim), _truncate(negatives, dim))  # type: ignore[arg-type]
+        for name, value in parts.items():
+            out[name] = out[name] + weight * value if name in out else weight * value
+    return out

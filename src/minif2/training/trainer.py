@@ -11,7 +11,9 @@ continues from the newest one with nothing lost or repeated. The result is
 ``<out_dir>/final``: a minif2 Embedder folder that transformers and sentence-transformers load.
 
 Defaults are F2LLM's released 4B run (docs/recipe.md §1a); ``configs/<profile>/train*.yaml`` change
-what differs. This module does not mine negatives or score MTEB (``mining/mine.py``,
+what differs. Options beyond v1 (one softmax, Matryoshka, gradient caching, v2's negatives and
+schedule: ``training/options.py``; QZhou's two stages: ``training/stages.py``) are off by default.
+This module does not mine negatives or score MTEB (``mining/mine.py``,
 ``evaluation/evaluate.py``).
 """
 
@@ -20,11 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +35,15 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from minif2.config import PROFILES, ConfigError, config_to_dict, load_config, profile_path, save_config
+from minif2.config import PROFILES, config_to_dict, load_config, profile_path, save_config
 from minif2.config import TRAINING_4B as PAPER
 from minif2.model import Embedder
 from minif2.training import checkpoint as ckpt
-from minif2.training.backends import build_embedder, make_backend
+from minif2.training.backends import build_embedder, launcher_world, make_backend, seed_everything
 from minif2.training.checkpoint import MetricsLog
-from minif2.training.losses import f2llm_loss, hard_negative_loss, in_batch_loss
+from minif2.training.grad_cache import cached_embed
+from minif2.training.losses import hard_negative_loss, in_batch_loss
+from minif2.training.options import OPTION_FLAGS, add_options_arguments, check_options, config_loss, negatives_per_step
 from minif2.training.sampler import (
     NEGATIVES_PER_STEP,
     MicroBatch,
@@ -49,8 +51,8 @@ from minif2.training.sampler import (
     TrainingData,
     load_training_data,
     negatives_for_step,
-    negatives_per_step,
 )
+from minif2.training.stages import plan_stages, select_sources
 
 __all__ = ["TrainConfig", "cli", "main", "micro_step", "parse_config", "train", "validation_losses"]
 
@@ -100,25 +102,31 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     log_every_steps: int = 1  # metrics.jsonl rows
     resume: bool = False  # continue from the newest checkpoint in out_dir
-    resume_with_changes: bool = False  # resume even if settings differ from the checkpoint's (see _resume_point)
+    resume_with_changes: bool = False  # resume despite changed settings (checkpoint.resume_point)
     seed: int = 0
     progress: bool = True  # tqdm bar
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    # -- beyond F2LLM v1 (issue 15; training/options.py, docs/recipe.md §1b, §2, §3, §4); defaults = v1 --
+    loss: str = "f2llm"  # f2llm: 2 softmaxes (§1a) | single: 1 softmax, sentence-transformers' MNRL (§3)
+    use_mrl: bool = False  # F2LLM-v2 use_mrl (§1b; true in v2's config.json): losses also on dims 8, 16, 32, ...
+    mrl_min_dim: int = 8  # F2LLM-v2: smallest Matryoshka dimension (2**3, utils.py v2)
+    num_negatives_clustering: int | None = None  # None: num_negatives (v1); F2LLM-v2: 9 (num_hard_neg_clustering)
+    lr_schedule: str = "cosine"  # cosine (F2LLM) | constant_with_warmup (F2LLM-v2 scheduler_type option, §1b)
+    grad_cache_chunk_size: int = 0  # 0: off | n: GradCache, n texts per forward, same loss and gradients (kit, §3)
+    sources: list[str] | None = None  # only these sources / families (None: all); QZhou's stage 1 (§2)
+    stages: list[dict[str, Any]] | None = None  # QZhou's two stages (§2): per-stage overrides, training/stages.py
 
 
 def _embed_batch(
-    backend: Any, embedder: Embedder, batch: MicroBatch
+    backend: Any, embedder: Embedder, batch: MicroBatch, chunk_size: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Embed queries and [positives; negatives] of one micro-batch -> q (b,d), p (b,d), n (b,k,d), tokens."""
+    """Embed queries and [positives; negatives] of one micro-batch -> q (b,d), p (b,d), n (b,k,d), tokens.
+
+    ``chunk_size > 0``: gradient caching (``training/grad_cache.py``), same values and gradients.
+    """
     q_tok = embedder.tokenize(batch.queries)
     d_tok = embedder.tokenize(batch.positives + batch.negatives)
-    q = backend.forward(q_tok["input_ids"], q_tok["attention_mask"])  # (b, d)
-    docs = backend.forward(d_tok["input_ids"], d_tok["attention_mask"])  # (b + b*k, d)
+    q = cached_embed(backend.forward, q_tok["input_ids"], q_tok["attention_mask"], chunk_size)  # (b, d)
+    docs = cached_embed(backend.forward, d_tok["input_ids"], d_tok["attention_mask"], chunk_size)  # (b + b*k, d)
     b = len(batch.queries)
     tokens = int(q_tok["attention_mask"].sum() + d_tok["attention_mask"].sum())
     return q, docs[:b], docs[b:].reshape(b, batch.k, docs.shape[-1]), tokens  # k may be 0 (unmined data)
@@ -139,13 +147,36 @@ def micro_step(
     The negatives are drawn from the seed ``f"{seed}-{micro}"``: the same on every rank, and
     the same after a resume. Returns the loss parts, the tokens processed and the grad norm.
     """
-    k = min(negatives_per_step(cfg.num_negatives, data.family[source]), data.negatives_available[source])
+    k = min(negatives_per_step(cfg, data.family[source]), data.negatives_available[source])
     negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[source], k)
     batch = data.batch(source, indices, negative_ids, template=embedder.config.query_template)
-    q, p, n, tokens = _embed_batch(backend, embedder, batch)
-    losses = f2llm_loss(q, p, n, batch.family, cfg.temperature, cfg.gather_mode)  # type: ignore[arg-type]
+    q, p, n, tokens = _embed_batch(backend, embedder, batch, cfg.grad_cache_chunk_size)
+    losses = config_loss(cfg, q, p, n, batch.family)
     grad_norm = backend.backward(losses["loss"], boundary)
     return {name: float(value.detach()) for name, value in losses.items()}, tokens, grad_norm
+
+
+# -- beyond F2LLM v1 (issue 15): two stages (training/stages.py); the other options are in training/options.py --
+
+
+def _train_stages(cfg: TrainConfig, callbacks: Sequence[Callback]) -> Path:
+    """Run ``cfg.stages`` in order (``training/stages.py``); a finished stage is skipped on resume."""
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out_dir / "train.yaml")
+    final = out_dir / "final"
+    for folder, stage_cfg in plan_stages(cfg):
+        if not (cfg.resume and (folder / "final").is_dir()):
+            final = train(stage_cfg, callbacks)
+        else:
+            final = folder / "final"
+    if launcher_world()[0] == 0:
+        tmp = out_dir / ".tmp-final"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(final, tmp)
+        shutil.rmtree(out_dir / "final", ignore_errors=True)
+        os.replace(tmp, out_dir / "final")
+    return out_dir / "final"
 
 
 @torch.no_grad()
@@ -159,7 +190,7 @@ def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) 
     embedder.eval()
     out: dict[str, dict[str, float]] = {}
     for source, rows in data.validation.items():
-        k = min(negatives_per_step(cfg.num_negatives, data.family[source]), data.negatives_available[source])
+        k = min(negatives_per_step(cfg, data.family[source]), data.negatives_available[source])
         sums: dict[str, float] = {}
         for start in range(0, len(rows), cfg.batch_size):
             idx = list(range(start, min(start + cfg.batch_size, len(rows))))
@@ -178,60 +209,15 @@ def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) 
     return out
 
 
-# settings a resumed run may change: how long it runs, where it writes, how often it logs, evaluates, saves
-RESUME_MAY_CHANGE = frozenset(
-    {
-        "max_steps",
-        "out_dir",
-        "progress",
-        "eval_every_steps",
-        "save_every_steps",
-        "keep_checkpoints",
-        "log_every_steps",
-        "resume",
-        "resume_with_changes",
-    }
-)
-
-
-def _resume_point(cfg: TrainConfig, out_dir: Path) -> Path | None:
-    """The checkpoint to resume from, after checking that the run's settings match it.
-
-    No checkpoint: a warning says training starts from step 0. Any setting other than
-    ``RESUME_MAY_CHANGE`` (max_steps, out_dir, progress, eval/save/log intervals, keep_checkpoints)
-    that differs from the checkpoint's ``train.yaml`` is refused with a ConfigError naming the
-    fields, since the checkpoint's state would be mixed with new settings, unless
-    ``resume_with_changes`` (``--resume-with-changes``) asks for it; then a warning lists them.
-    """
-    found = ckpt.latest_checkpoint(out_dir)
-    if found is None:
-        warnings.warn(f"resume: no checkpoint in {out_dir}; training starts from step 0", stacklevel=3)
-        return None
-    saved = yaml.safe_load((found / "train.yaml").read_text()) if (found / "train.yaml").is_file() else {}
-    now = config_to_dict(cfg)
-    changed = sorted(k for k in set(saved) & set(now) if saved[k] != now[k] and k not in RESUME_MAY_CHANGE)
-    if changed and not cfg.resume_with_changes:
-        diffs = "; ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
-        raise ConfigError(
-            f"{found / 'train.yaml'}: cannot resume with changed settings ({diffs}). Restore them, "
-            "or pass --resume-with-changes (resume_with_changes: true) to resume anyway"
-        )
-    if changed:
-        warnings.warn(f"resume: continuing {found} with changed settings {changed}", stacklevel=3)
-    return found
-
-
-def _world() -> tuple[int, int]:
-    """(rank, world size) from the launcher's environment, before any process group exists."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-
-
 def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     """Run (or resume) training; returns ``<out_dir>/final``. See the module docstring for the order."""
+    check_options(cfg)
+    if cfg.stages:
+        return _train_stages(cfg, callbacks)
     out_dir = Path(cfg.out_dir)
-    _seed_everything(cfg.seed)
-    data = load_training_data(cfg.data_dir, cfg.validation_fraction, seed=0)
-    rank, world = _world() if cfg.backend == "deepspeed" else (0, 1)
+    seed_everything(cfg.seed)
+    data = select_sources(load_training_data(cfg.data_dir, cfg.validation_fraction, seed=0), cfg.sources)
+    rank, world = launcher_world() if cfg.backend == "deepspeed" else (0, 1)
     sampler = SourceBatchSampler(
         data.sizes, cfg.batch_size, cfg.seed, rank, world, drop_last=cfg.drop_last, rule=cfg.sampler_rule
     )
@@ -241,7 +227,7 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
         )
     total_steps = cfg.max_steps or (cfg.num_epochs * len(sampler)) // cfg.grad_accum
 
-    resume_from = _resume_point(cfg, out_dir) if cfg.resume else None
+    resume_from = ckpt.resume_point(cfg, out_dir) if cfg.resume else None
     lora = cfg.mode in ("lora", "qlora")
     source = (
         str(resume_from / "embedder") if resume_from is not None and not lora and cfg.backend != "deepspeed" else None
@@ -378,6 +364,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
     parser.add_argument(
         "--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS
     )  # set by the deepspeed launcher
+    add_options_arguments(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="check the profile on a random model of the real shape (dryrun.py)"
     )  # handled by minif2.training.dryrun.train_cli, which `minif2 train` runs
@@ -395,6 +382,7 @@ def parse_config(argv: list[str] | None = None) -> TrainConfig:
         seed=args.seed,
         resume=args.resume,
         resume_with_changes=args.resume_with_changes,
+        **{name: getattr(args, name) for name in OPTION_FLAGS},
     )
 
 
@@ -403,6 +391,6 @@ def cli(argv: list[str] | None = None) -> int:
     if "--dry-run" in (sys.argv[1:] if argv is None else argv):
         raise SystemExit("--dry-run: run `minif2 train --dry-run ...` (minif2.training.dryrun.train_cli)")
     final = main(parse_config(argv))
-    if _world()[0] == 0:
+    if launcher_world()[0] == 0:
         print(f"final embedder: {final}")
     return 0
