@@ -307,6 +307,7 @@ def plan_table(
                         "checkpointing": run.gradient_checkpointing,
                         **memory.gib(),
                         "with_context": round(memory.total / GIB + CUDA_CONTEXT_GIB, 1),
+                        "fits": memory.total / GIB + CUDA_CONTEXT_GIB <= ASSUMED_GIB.get(profile, float("inf")),
                         "tflop_per_step": round(flops / 1e12, 1),
                         "est_s_per_step": round(flops / (peak_tflops * 1e12 * utilisation), 2),
                     }
@@ -315,23 +316,25 @@ def plan_table(
 
 
 ASSUMED = {"small-gpu": "one 16-24 GB GPU (configs/small-gpu/train.yaml)", "paper": "80 GB GPUs, 32 of them (F2LLM)"}
+ASSUMED_GIB = {"small-gpu": 24.0, "paper": 80.0}  # the largest GPU each profile is written for
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     """The plan rows as a fixed-width table, then what each profile assumes and what the columns mean."""
-    head = f"{'profile':<10}{'model':<16}{'gpus':>5}{'mode':>6}{'batch':>6}{'len':>5}{'weights':>8}{'grads':>6}"
-    print(head + f"{'optim':>6}{'activ':>6}{'step':>6}{'buffers':>8}{'total':>7}{'+ctx':>6}{'TFLOP':>7}{'~s/step':>8}")
+    columns = [("profile", "<10"), ("model", "<16"), ("gpus", ">5"), ("mode", ">6"), ("batch", ">6"), ("len", ">5")]
+    columns += [(name, ">8") for name in ("weights", "grads", "optim", "activ", "step", "buffers", "total", "+ctx")]
+    columns += [("fits", ">5"), ("TFLOP", ">7"), ("~s/step", ">8")]
+    print("".join(f"{name:{fmt}}" for name, fmt in columns))
     for r in rows:
-        print(
-            f"{r['profile']:<10}{r['model'].removeprefix('Qwen/'):<16}{r['gpus']:>5}{r['mode']:>6}{r['batch']:>6}"
-            f"{r['length']:>5}{r['weights']:>8.2f}{r['gradients']:>6.2f}{r['optimizer']:>6.2f}{r['activations']:>6.2f}"
-            f"{r['step']:>6.2f}{r['buffers']:>8.2f}{r['total']:>7.2f}{r['with_context']:>6.1f}{r['tflop_per_step']:>7.0f}"
-            f"{r['est_s_per_step']:>8.2f}"
-        )
+        values = [r["profile"], r["model"].removeprefix("Qwen/"), r["gpus"], r["mode"], r["batch"], r["length"]]
+        values += [f"{r[k]:.2f}" for k in ("weights", "gradients", "optimizer", "activations", "step", "buffers")]
+        values += [f"{r['total']:.2f}", f"{r['with_context']:.1f}", "yes" if r["fits"] else "NO"]
+        values += [f"{r['tflop_per_step']:.0f}", f"{r['est_s_per_step']:.2f}"]
+        print("".join(f"{value:{fmt}}" for value, (_, fmt) in zip(values, columns)))
     print(
         "GiB per GPU; total = weights + grads + optim + buffers + max(activ, step); +ctx: ~0.5 GiB CUDA context.\n"
         "Activations assume every text padded to the full length (worst case: batches pad to their longest text).\n"
         "~s/step is an ESTIMATE from FLOPs at 40% of 989 TFLOPS (H100/H200 bf16); QLoRA adds 4-bit dequantisation."
     )
     for profile in sorted({r["profile"] for r in rows}):
-        print(f"{profile}: the profile assumes {ASSUMED.get(profile, '?')}")
+        print(f"{profile}: the profile assumes {ASSUMED.get(profile, '?')}; fits: +ctx <= {ASSUMED_GIB[profile]} GiB")
