@@ -31,6 +31,7 @@ from transformers import get_cosine_schedule_with_warmup
 
 from minif2.config import CONFIG_ROOT
 from minif2.model import Embedder
+from minif2.training.prune import train_top_layers
 
 try:  # optional: installed apart (scripts/bootstrap.sh); only the ZeRO-2 backend needs it
     import deepspeed
@@ -69,6 +70,10 @@ def build_embedder(cfg: Any, source: str | None = None) -> Embedder:
         else:
             emb.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         emb.backbone.config.use_cache = False
+    if getattr(cfg, "train_layers", None) is not None:
+        if cfg.mode != "full":
+            raise ValueError("train_layers freezes layers of a fully fine-tuned model: use mode 'full'")
+        train_top_layers(emb.backbone, cfg.train_layers)
     if cfg.mode in ("lora", "qlora"):
         emb.add_lora(
             r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.lora_target_modules

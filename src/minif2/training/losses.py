@@ -32,7 +32,16 @@ from torch import Tensor
 
 from minif2.schema import training_family
 
-__all__ = ["GatherMode", "f2llm_loss", "gather", "hard_negative_loss", "in_batch_loss", "matryoshka_dims"]
+__all__ = [
+    "GatherMode",
+    "distillation_loss",
+    "f2llm_loss",
+    "gather",
+    "hard_negative_loss",
+    "in_batch_loss",
+    "matryoshka_dims",
+    "similarity_distillation_loss",
+]
 
 GatherMode = Literal["autograd", "no_grad", "detached"]
 TEMPERATURE = 0.05  # docs/recipe.md §1: tau = 0.05, i.e. sentence-transformers' scale = 20
@@ -245,3 +254,67 @@ def matryoshka_dims(dim: int, min_dim: int = 8) -> list[tuple[int, float]]:
         raise ValueError(f"matryoshka_dims: dim {dim} is smaller than min_dim {min_dim}")
     dims = [dim] + [2**k for k in range(int(math.log2(dim)), -1, -1) if min_dim <= 2**k < dim]
     return [(d, 1.0 / (n * math.sqrt(dim / d))) for n, d in enumerate(dims, start=1)]
+
+
+def distillation_loss(
+    student: tuple[Tensor, Tensor, Tensor | None],
+    teacher: tuple[Tensor, Tensor, Tensor | None],
+) -> Tensor:
+    """F2LLM-v2's knowledge-distillation term: MSE(student, teacher) on queries + positives + negatives.
+
+    Each of the three is ``F.mse_loss`` (mean over every coordinate) between the student's
+    embedding and the teacher's cut to the student's dimension (``teacher[..., :d]``); the
+    negatives' term is skipped when either side has none. The trainer adds ``kd_weight`` times
+    this to the contrastive losses (docs/recipe.md §1b).
+
+    Args:
+        student: ``(query (b, d), positive (b, d), negatives (b, n, d) or None)``.
+        teacher: the same three from the frozen teacher, with dimension ``D >= d``.
+
+    References:
+        F2LLM-v2 (arXiv 2603.19223); released code ``F2LLM/utils.py`` v2 (docs/recipe.md §1b).
+
+    Example:
+        >>> s = (torch.zeros(1, 2), torch.zeros(1, 2), None)
+        >>> t = (torch.ones(1, 3), torch.zeros(1, 3), None)  # only the first 2 teacher coordinates count
+        >>> distillation_loss(s, t).item()
+        1.0
+    """
+    d = student[0].shape[-1]
+    if teacher[0].shape[-1] < d:
+        raise ValueError(
+            f"distillation_loss: the teacher's dimension {teacher[0].shape[-1]} is smaller than the student's {d}; "
+            "use similarity_distillation_loss"
+        )
+    total = student[0].new_zeros(())
+    for s, t in zip(student, teacher):
+        if s is None or t is None or s.numel() == 0:
+            continue
+        total = total + F.mse_loss(s, t[..., :d].to(s.dtype))
+    return total
+
+
+def similarity_distillation_loss(
+    query: Tensor, documents: Tensor, teacher_query: Tensor, teacher_documents: Tensor
+) -> Tensor:
+    """The kit's KD for a teacher of ANOTHER width: MSE between the two models' query-document cosine matrices.
+
+    F2LLM-v2's rule (:func:`distillation_loss`) cuts the teacher's vector to the student's width,
+    which needs a teacher at least as wide (in v2 the teacher is a larger F2LLM). The CPU course
+    distils all-MiniLM-L6-v2 (384-d) into SmolLM2 (576-d), so it matches what does not depend on
+    the width: the ``(b, m)`` matrix of cosine similarities between the batch's queries and all its
+    documents (positives and negatives), as in relational / similarity-preserving distillation.
+    No extra parameters, and the student keeps its own space. Inputs are L2-normalised.
+
+    Args:
+        query: ``(b, d)`` student queries; documents: ``(m, d)`` student documents.
+        teacher_query: ``(b, D)``; teacher_documents: ``(m, D)`` (any D).
+
+    Example:
+        >>> q = torch.eye(2)
+        >>> similarity_distillation_loss(q, q, torch.eye(3)[:2], torch.eye(3)[:2]).item()  # same geometry
+        0.0
+    """
+    student_sim = query @ documents.T
+    teacher_sim = (teacher_query @ teacher_documents.T).to(student_sim.dtype)
+    return F.mse_loss(student_sim, teacher_sim)
