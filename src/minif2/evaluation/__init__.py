@@ -18,7 +18,7 @@ from minif2.evaluation.evaluate import FAST_SUITE, EvalConfig, cli, evaluate_mod
 from minif2.evaluation.mteb_model import F2LLM_PROMPTS, MtebEmbedder, model_revision, uses_instructions
 from minif2.evaluation.mteb_tasks import LOCAL_TASK_TYPES, MTEB_TYPE, TaskFormatError, load_local_task, load_local_tasks
 from minif2.evaluation.report import PAPER_MTEB_ENG_V2, RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
-from minif2.evaluation.retrieval import ndcg_at_k, retrieval_score
+from minif2.evaluation.retrieval import RetrievalCurve, ndcg_at_k, retrieval_score
 
 __all__ = [
     "EvalConfig",
@@ -29,6 +29,7 @@ __all__ = [
     "MtebEmbedder",
     "PAPER_MTEB_ENG_V2",
     "RESULT_COLUMNS",
+    "RetrievalCurve",
     "TaskFormatError",
     "category_averages",
     "cli",

@@ -8,22 +8,24 @@ FIRST layers: lower layers of an LLM carry general lexical and syntactic feature
 ones specialise in next-token prediction, which an embedder does not need, and every layer
 dropped makes a CPU step proportionally cheaper (the tiny course keeps 4 of SmolLM2's 30).
 
-The result is written by :meth:`minif2.model.Embedder.save`: a folder that
-``transformers.AutoModel``, ``sentence_transformers.SentenceTransformer`` and
-:class:`~minif2.model.Embedder` all load, with the pooling you choose recorded in it.
+The layer surgery (:func:`~minif2.assets.prune_layers`) lives with the offline assets, which ship
+the course's pruned base as ``smollm2-4l``; this module is the command. The result is written
+by :meth:`minif2.model.Embedder.save`: a folder that ``transformers.AutoModel``,
+``sentence_transformers.SentenceTransformer`` and :class:`~minif2.model.Embedder` all load, with
+the pooling you choose recorded in it.
 This module does not train; ``training/trainer.py`` does.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
+from minif2.assets import decoder_layers, prune_layers
 from minif2.config import load_config
 from minif2.model import Embedder
 
@@ -40,46 +42,6 @@ class PruneConfig:
     num_layers: int = 4  # used when keep_layers is None (the tiny course: 4 of SmolLM2's 30)
     pooling: str | None = "mean"  # recorded in the folder; mean pooling suits a shallow decoder (QZhou, §2)
     max_length_tokens: int | None = None  # recorded in the folder; None = the Embedder's default
-
-
-def decoder_layers(backbone: nn.Module) -> nn.ModuleList:
-    """The ``nn.ModuleList`` of decoder blocks of a transformers base model (Llama, Qwen2/3, Mistral, ...)."""
-    base = getattr(backbone, "model", backbone)  # a *ForCausalLM wraps the base model as .model
-    layers = getattr(base, "layers", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise ValueError(f"{type(backbone).__name__}: no .layers ModuleList; pruning supports Llama-style decoders")
-    return layers
-
-
-def prune_layers(backbone: nn.Module, keep: Sequence[int]) -> nn.Module:
-    """Keep only the decoder blocks ``keep`` (in that order), in place; returns the backbone.
-
-    The config's ``num_hidden_layers`` (and per-layer lists such as Qwen3's ``layer_types``)
-    follow, and each kept block's attention gets its new index (the KV cache is indexed by it).
-
-    Example:
-        >>> from transformers import LlamaConfig, LlamaModel
-        >>> m = LlamaModel(LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=5,
-        ...                            num_attention_heads=2, num_key_value_heads=2, vocab_size=50))
-        >>> prune_layers(m, [0, 2]).config.num_hidden_layers
-        2
-    """
-    layers = decoder_layers(backbone)
-    keep = list(keep)
-    if not keep or len(set(keep)) != len(keep) or min(keep) < 0 or max(keep) >= len(layers):
-        raise ValueError(f"keep_layers must be distinct indices in 0..{len(layers) - 1}, got {keep}")
-    kept = nn.ModuleList([layers[i] for i in keep])
-    for new_index, block in enumerate(kept):
-        attention = getattr(block, "self_attn", None)
-        if attention is not None and hasattr(attention, "layer_idx"):
-            attention.layer_idx = new_index
-    base = getattr(backbone, "model", backbone)
-    base.layers = kept
-    config: Any = backbone.config
-    if isinstance(getattr(config, "layer_types", None), list):
-        config.layer_types = [config.layer_types[i] for i in keep]
-    config.num_hidden_layers = len(keep)
-    return backbone
 
 
 def train_top_layers(backbone: nn.Module, n: int) -> nn.Module:
