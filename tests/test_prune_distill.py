@@ -131,14 +131,15 @@ def test_train_top_layers_and_kd_in_the_trainer(tmp_path):
         )
         for _ in range(16)
     ]
-    data = write_unified({"ret": samples}, tmp_path / "data")
+    unmined = [Sample(s.query, s.positive, [], s.task, "plain", s.instruction) for s in samples]  # k = 0 rows
+    data = write_unified({"ret": samples, "plain": unmined}, tmp_path / "data")
     base = Embedder.from_pretrained("tiny-qwen3").backbone.state_dict()
     cfg = TrainConfig(
         data_dir=str(data),
         out_dir=str(tmp_path / "run"),
         model="tiny-qwen3",
         batch_size=4,
-        max_steps=3,
+        max_steps=6,
         lr=1e-2,
         warmup_steps=0,
         num_negatives=1,

@@ -137,7 +137,7 @@ def micro_step(
     q, p, n, tokens = _embed_batch(backend, embedder, batch)
     losses = f2llm_loss(q, p, n, batch.family, cfg.temperature, cfg.gather_mode)  # type: ignore[arg-type]
     if teacher is not None:
-        negatives = teacher.embed(batch.negatives).reshape(n.shape[0], n.shape[1], -1)
+        negatives = teacher.embed(batch.negatives).reshape(n.shape[0], n.shape[1], teacher.dim)
         targets = (teacher.embed(batch.queries), teacher.embed(batch.positives), negatives)
         losses["kd"] = kd_loss((q, p, n), targets, cfg.kd_mode)
         losses["loss"] = losses["loss"] + cfg.kd_weight * losses["kd"]
