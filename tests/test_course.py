@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import runpy
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,13 +27,19 @@ def _course():
 
 def test_run_course_on_a_fresh_run_folder(tmp_path, capsys):
     course = _course()
-    run_dir = course.main(course.CourseConfig(run_dir=str(tmp_path / "run"), smoke=True))
+    run_dir = course.main(course.CourseConfig(run_dir=str(tmp_path / "run"), smoke=True, solutions=True))
     summary = json.loads((run_dir / "course.json").read_text())
     names = [nb.stem for nb in course.course_notebooks()]
     assert summary["status"] == "ok" and list(summary["times_s"]) == names
     assert all((run_dir / "notebooks" / f"{n}.ipynb").is_file() for n in names)
     printed = capsys.readouterr().out
     assert all(f"{n}.ipynb ... ok in" in printed for n in names)
+    for name in names:  # every notebook ran without an error, and every solution passes its own check
+        executed = json.loads((run_dir / "notebooks" / f"{name}.ipynb").read_text())
+        outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o.get("output_type") == "error"], name
+        text = "".join("".join(o.get("text", "")) for o in outputs)
+        assert "not quite" not in text and "not answered" not in text, f"{name}: a solution fails its own check"
     if len(names) == 6:  # the artifacts of every step are where the next step looks for them
         for part in ("data/unified/manifest.json", "data/mined/manifest.json", "checkpoints/final/config.json"):
             assert (run_dir / part).exists(), part
@@ -54,3 +65,120 @@ def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):
     with pytest.raises(course.CourseError, match=r"00_broken.ipynb failed in cell \d+ .*ValueError: deliberate"):
         course.main(course.CourseConfig(run_dir=str(tmp_path / "run")))
     assert json.loads((tmp_path / "run" / "course.json").read_text())["status"].startswith("failed")
+
+
+# ---------------------------------------------------------------- the exercises' answer key
+def _key(prefix: str) -> dict:
+    from minif2.course import _solutions_file
+
+    return {k: v for k, v in runpy.run_path(str(_solutions_file(prefix))).items() if k.startswith("answer_")}
+
+
+def test_every_exercise_has_its_answer_in_the_key():
+    """Each check("NN.k", ...) in a notebook finds answer_k in notebooks/solutions/NN_*.py."""
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        code = "".join(
+            "".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"
+        )
+        asked = re.findall(r'check\("(\d\d)\.(\d)", answer_(\d)', code)
+        assert asked, f"{notebook.name} has no exercise checks"
+        for prefix, k, var in asked:
+            assert prefix == notebook.name[:2] and k == var, (notebook.name, prefix, k, var)
+            assert f"answer_{k}" in _key(prefix), f"{notebook.name}: exercise {prefix}.{k} has no answer in the key"
+        assert "not quite" not in code and "expected" not in code.split("check(")[-1], notebook.name
+
+
+def test_answer_key_agrees_with_the_library(minilm_path):
+    """The key is the teacher's copy; recompute every answer with the library, so a change of behaviour shows here."""
+    from scipy.stats import special_ortho_group
+
+    from minif2 import Embedder, config
+    from minif2.analysis import AnalysisConfig, analyze, common_pca_dim, orthogonal_procrustes, procrustes_distance
+    from minif2.data import from_sts
+    from minif2.evaluation import category_averages, ndcg_at_k
+    from minif2.mining import apply_rule, select_negatives
+    from minif2.schema import text_hash
+    from minif2.training import hard_negative_loss
+
+    k00, k01, k02, k03, k04, k05 = (_key(p) for p in ("00", "01", "02", "03", "04", "05"))
+    assert k00["answer_1"] == (config.MINING["num_negatives"]["retrieval"], config.MINING["negatives_per_step"])
+    assert k00["answer_2"] == pytest.approx(1 / config.TRAINING_4B["temperature"])
+    sentences = [
+        "How do I reverse a list in Python?",
+        "Use slicing: my_list[::-1] returns a reversed copy.",
+        "The Eiffel Tower is in Paris.",
+        "Paris is the capital of France.",
+    ]
+    minilm = Embedder.from_pretrained(str(minilm_path))
+    scores = minilm.encode(sentences) @ minilm.encode(["reverse the order of a list"])[0]
+    assert k00["answer_3"] == int(scores.argmax())
+
+    rows = [
+        {"sentence1": "a", "sentence2": "b", "score": 3.0},
+        {"sentence1": "c", "sentence2": "d", "score": 2.9},
+        {"sentence1": "e", "sentence2": "f", "score": 5.0},
+    ]
+    assert k01["answer_1"] == len(from_sts(rows, "x", threshold=3.0))
+    candidates = [
+        "return the sum of two numbers.",
+        "Return the sum of two numbers",
+        "RETURN  the sum\nof two numbers.",
+        "Return the sum of 2 numbers.",
+    ]
+    target = text_hash("Return the sum of two numbers.")
+    assert k01["answer_2"] == [i for i, c in enumerate(candidates) if text_hash(c) == target]
+    mix = config.DATA_MIX_MILLIONS
+    assert k01["answer_3"] == pytest.approx(round(mix["retrieval"] / sum(mix.values()), 2))
+
+    ex = np.array([[0.92, 0.85, 0.81, 0.75, 0.70, 0.68, 0.66, 0.50]])
+    rule = apply_rule(
+        np.arange(8)[None], ex, np.array([0.7]), {}, top_k=8, skip_top=2, max_score=0.8, relative_margin=0.95
+    )
+    assert k02["answer_1"] == [int(r) + 1 for r in np.flatnonzero(select_negatives(rule.keep, 3)[0])]
+    rule = apply_rule(
+        np.arange(3)[None],
+        np.array([[0.58, 0.57, 0.56]]),
+        np.array([0.6]),
+        {},
+        top_k=3,
+        skip_top=0,
+        max_score=None,
+        relative_margin=0.95,
+    )
+    assert rule.keep[0].tolist() == [False, False, True]  # the bar sits at the key's value: 0.57 is out, 0.56 in
+    assert k02["answer_2"] == pytest.approx(0.57)
+
+    v = torch.nn.functional.normalize(torch.ones(1, 4), dim=-1)
+    assert k03["answer_1"] == pytest.approx(float(hard_negative_loss(v, v, v[:, None].expand(1, 2, 4))), rel=1e-3)
+    paper = config.TRAINING_4B
+    assert k03["answer_2"] == paper["batch_per_gpu"] * paper["gpus"] - 1
+    assert k03["answer_3"] == pytest.approx(0.6e9 * 12 / 8 / 1e9)  # fp32 master + two AdamW moments, split over 8
+
+    toy = pd.DataFrame(
+        {
+            "task": list("abcd"),
+            "type": ["Retrieval", "Retrieval", "STS", "Clustering"],
+            "main_score": [0.5, 0.3, 0.8, 0.4],
+            "model": "m",
+        }
+    )
+    assert k04["answer_1"] == pytest.approx(float(category_averages(toy)["mean_type"].iloc[0]))
+    assert k04["answer_2"] == pytest.approx(ndcg_at_k(["rel1", "x", "y", "rel2", "z"], {"rel1": 1, "rel2": 1}))
+    assert k04["answer_3"] == "Instruct: Retrieve semantically similar text.\nQuery: A cat sat."
+
+    rng = np.random.default_rng(0)
+    shape = rng.standard_normal((10, 2))
+    shape -= shape.mean(axis=0)
+    assert k05["answer_1"] == round(float(np.linalg.det(orthogonal_procrustes(shape * np.array([-1.0, 1.0]), shape))))
+    rotation = special_ortho_group.rvs(2, random_state=0)
+    assert k05["answer_2"] == pytest.approx(procrustes_distance(2 * shape @ rotation, shape))
+    assert k05["answer_3"] == common_pca_dim({"minilm": (10, 384), "tiny-qwen3": (10, 64)}, 200)[0]
+    conditions = ["Base", "Retrieval", "Reranking", "STS", "Classification", "Clustering"]
+    emb = {m: {c: rng.standard_normal((20, d)) for c in conditions} for m, d in (("a", 16), ("b", 12), ("c", 8))}
+    one, two = (analyze(emb, AnalysisConfig(pca_dim=8, reference=ref)) for ref in ("a", "b"))
+    changed = {
+        "a": not np.allclose(one.displacement["displacement"], two.displacement["displacement"], atol=1e-6),
+        "b": not np.allclose(one.point_distance, two.point_distance, atol=1e-6),
+        "c": not np.allclose(one.distances, two.distances, atol=1e-6),
+    }
+    assert k05["answer_4"] == [x for x in "abc" if changed[x]]

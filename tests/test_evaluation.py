@@ -10,13 +10,14 @@ import mteb
 import pandas as pd
 import pytest
 import torch
+from datasets import Dataset, DatasetDict
 from mteb.types import PromptType
 
 from minif2 import Embedder
-from minif2.data.task_folders import write_task_folder
+from minif2.data.task_folders import TaskFormatError, write_task_folder
 from minif2.evaluation.evaluate import EvalConfig, cli, evaluate_models, main, resolve_tasks
 from minif2.evaluation.mteb_model import F2LLM_PROMPTS, MtebEmbedder
-from minif2.evaluation.mteb_tasks import TaskFormatError, load_local_task, load_local_tasks
+from minif2.evaluation.mteb_tasks import load_local_task, load_local_tasks
 from minif2.evaluation.report import PAPER_MTEB_ENG_V2, category_averages, paper_comparison
 
 WORDS = (
@@ -209,25 +210,25 @@ def test_two_checkpoints_in_a_row_get_their_own_cached_results(
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda d: (d / "corpus.jsonl").unlink(), r"corpus\.jsonl is missing"),
+        (lambda d: (d / "corpus.jsonl").unlink(), r"corpus\.jsonl: missing file"),
         (
             lambda d: (d / "queries.jsonl").write_text('{"_id": "q1"}\n'),
-            r"queries\.jsonl:1: missing field\(s\) \['text'\]",
+            r"queries\.jsonl, line 1, field 'text': missing field",
         ),
         (
             lambda d: (d / "queries.jsonl").write_text('{"_id": "q1", "text": "a"}\nnot json\n'),
-            r"queries\.jsonl:2: not valid JSON",
+            r"queries\.jsonl, line 2: malformed line: not valid JSON",
         ),
-        (lambda d: (d / "qrels" / "test.tsv").write_text("q\td\ts\n"), r"test\.tsv:1: the header must be"),
+        (lambda d: (d / "qrels" / "test.tsv").write_text("q\td\ts\n"), r"test\.tsv, line 1: malformed header"),
         (
             lambda d: (d / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0\tnope\t1\n"),
-            r"test\.tsv: ids not found.*'nope'",
+            r"test\.tsv, field 'corpus-id': ids not found.*'nope'",
         ),
         (
             lambda d: (d / "task.json").write_text('{"name": "x", "type": "ranking"}'),
-            r"task\.json: field 'type' is 'ranking'",
+            r"task\.json, field 'type': is 'ranking'",
         ),
-        (lambda d: (d / "task.json").unlink(), r"task\.json is missing"),
+        (lambda d: (d / "task.json").unlink(), r"task\.json: missing file"),
     ],
 )
 def test_malformed_task_folder_names_file_and_problem(damage: object, message: str, tmp_path: Path) -> None:
@@ -240,10 +241,10 @@ def test_malformed_task_folder_names_file_and_problem(damage: object, message: s
 def test_other_malformed_files(tmp_path: Path) -> None:
     root = _make_tasks(tmp_path)
     (root / "cls" / "train.jsonl").unlink()
-    with pytest.raises(TaskFormatError, match=r"cls/train\.jsonl is missing"):
+    with pytest.raises(TaskFormatError, match=r"cls/train\.jsonl: missing file"):
         load_local_task(root / "cls")
     (root / "pair" / "test.jsonl").write_text('{"sentence1": "a", "sentence2": "b", "label": 2}\n')
-    with pytest.raises(TaskFormatError, match=r"'label' must be 0 or 1"):
+    with pytest.raises(TaskFormatError, match=r"test\.jsonl, field 'label': must be 0 or 1"):
         load_local_task(root / "pair")
     with pytest.raises(TaskFormatError, match="does not exist"):
         load_local_tasks(tmp_path / "nowhere")
@@ -263,7 +264,7 @@ def test_category_averages_by_hand() -> None:
     assert row["mean_type"] == pytest.approx(160 / 3)  # STS (90+70)/2 = 80, Retrieval 30, Clustering 50 -> 160/3
     assert row["STS"] == pytest.approx(80.0)
     table = paper_comparison(category_averages(df))
-    f2llm = table.set_index("model").loc["F2LLM-4B (paper)"]
+    f2llm = table.set_index("model").loc["F2LLM-4B (public MTEB results)"]
     assert f2llm["mean_task"] == 73.67 and f2llm["Clustering"] == 68.54 and f2llm["suite"].startswith("MTEB(eng, v2)")
     assert len(table) == 1 + len(PAPER_MTEB_ENG_V2)
 
@@ -302,7 +303,7 @@ def test_main_writes_table_averages_paper_numbers_and_plot(
     averages = pd.read_csv(out / "category_averages.csv").set_index("model")
     base = results[results["model"] == "base"]
     assert averages.loc["base", "mean_task"] == pytest.approx(base["main_score"].mean() * 100)
-    assert "F2LLM-4B (paper)" in set(pd.read_csv(out / "paper_comparison.csv")["model"])
+    assert "F2LLM-4B (public MTEB results)" in set(pd.read_csv(out / "paper_comparison.csv")["model"])
     assert (out / "scores.png").stat().st_size > 10_000 and (out / "eval_config.yaml").is_file()
     assert (out / "results.json").is_file()
 
@@ -342,3 +343,94 @@ def test_max_rows_keeps_a_seeded_sample_with_its_relevant_documents(task_root: P
     assert small.metadata.revision != full.metadata.revision  # a cached full-size score is never reused
     sts = load_local_task(task_root / "sts", max_rows=7)
     assert len(sts.dataset["test"]) == 7
+
+
+def _reranking_rows(rng: random.Random) -> list[dict[str, object]]:
+    """Queries with candidates: 2 positives of the query's topic and 5 negatives, some of them near misses."""
+    labels, rows = list(TOPICS), []
+    for i in range(12):
+        topic = labels[i % 5]
+        others = [t for t in labels if t != topic]
+        rows.append(
+            {
+                "query": _text(rng, topic, 4, 0.3),
+                "positive": [_text(rng, topic, 8, 0.6) for _ in range(2)],
+                "negative": [_text(rng, rng.choice(others + [topic]), 8, 0.6) for _ in range(5)],
+            }
+        )
+    return rows
+
+
+def _summarization_rows(rng: random.Random) -> list[dict[str, object]]:
+    """Texts with 2 human summaries and 6 machine summaries scored by how much of the topic they keep."""
+    rows = []
+    for topic in TOPICS:
+        machine, relevance = [], []
+        for _ in range(6):
+            noise = rng.random()
+            machine.append(_text(rng, topic, 6, noise))
+            relevance.append(round(5 * (1 - noise) + rng.random(), 2))
+        rows.append(
+            {
+                "text": _text(rng, topic, 20, 0.3),
+                "human_summaries": [_text(rng, topic, 6, 0.2) for _ in range(2)],
+                "machine_summaries": machine,
+                "relevance": relevance,
+            }
+        )
+    return rows
+
+
+def _builtin_with_rows(name: str, dataset: object) -> object:
+    """One of mteb's own MTEB(eng, v2) tasks with our rows injected in its own format (no download)."""
+    task = mteb.get_task(name)
+    task.dataset, task.data_loaded = dataset, True
+    return task
+
+
+def test_local_reranking_and_summarization_equal_mtebs_builtin_tasks(tmp_path: Path, minilm: Embedder) -> None:
+    """Same rows, same model: the local folder scores exactly what mteb's AskUbuntuDupQuestions (reranking,
+    MAP@1000 and MRR) and SummEvalSummarization.v2 (Spearman) compute when given those rows."""
+    rng = random.Random(3)
+    rerank, summaries = _reranking_rows(rng), _summarization_rows(rng)
+    write_task_folder(tmp_path / "rr", "ToyReranking", "reranking", test=rerank)
+    write_task_folder(tmp_path / "sum", "ToySummarization", "summarization", test=summaries)
+    model = MtebEmbedder(minilm)  # an encoder: no instructions, so the tasks' prompts do not matter
+
+    corpus, queries, qrels, top = [], [], {}, {}  # the rows in mteb's retrieval-with-candidates format, by hand
+    for i, row in enumerate(rerank):
+        qid = f"q{i}"
+        queries.append({"id": qid, "text": row["query"]})
+        qrels[qid], top[qid] = {}, []
+        for kind, docs in (("p", row["positive"]), ("n", row["negative"])):
+            for j, text in enumerate(docs):
+                corpus.append({"id": f"{qid}{kind}{j}", "title": "", "text": text})
+                top[qid].append(f"{qid}{kind}{j}")
+                qrels[qid][f"{qid}{kind}{j}"] = int(kind == "p")
+    split = {"corpus": Dataset.from_list(corpus), "queries": Dataset.from_list(queries)}
+    builtin = _builtin_with_rows(
+        "AskUbuntuDupQuestions", {"default": {"test": {**split, "relevant_docs": qrels, "top_ranked": top}}}
+    )
+    ours = mteb.evaluate(model, load_local_task(tmp_path / "rr"), cache=None).task_results[0]
+    reference = mteb.evaluate(model, builtin, cache=None).task_results[0]
+    for metric in ("map_at_1000", "mrr_at_1000", "ndcg_at_10"):
+        assert abs(ours.scores["test"][0][metric] - reference.scores["test"][0][metric]) < 1e-6, metric
+    assert 0.05 < ours.get_score() < 0.999
+
+    columns = {k: [r[k] for r in summaries] for k in ("text", "human_summaries", "machine_summaries", "relevance")}
+    builtin = _builtin_with_rows("SummEvalSummarization.v2", DatasetDict({"test": Dataset.from_dict(columns)}))
+    ours_sum = _score(model, load_local_task(tmp_path / "sum"))
+    reference_sum = _score(model, builtin)
+    assert abs(ours_sum - reference_sum) < 1e-6
+    assert 0.05 < ours_sum < 0.999, ours_sum
+
+
+def test_reranking_and_summarization_folders_are_checked(tmp_path: Path) -> None:
+    row = {"query": "q", "positive": ["p"], "negative": []}
+    write_task_folder(tmp_path / "rr", "BadReranking", "reranking", test=[row])
+    with pytest.raises(TaskFormatError, match="negative"):
+        load_local_task(tmp_path / "rr")
+    bad = {"text": "t", "human_summaries": ["h"], "machine_summaries": ["a", "b"], "relevance": [1.0]}
+    write_task_folder(tmp_path / "sum", "BadSummarization", "summarization", test=[bad])
+    with pytest.raises(TaskFormatError, match="one number per machine summary"):
+        load_local_task(tmp_path / "sum")

@@ -63,11 +63,17 @@ def test_no_stage_imports_a_later_stage():
 def test_shared_modules_import_no_stage():
     """Top-level modules (model, assets, schema, config, ...) are shared by every stage, so they import none."""
     for path in PACKAGE.glob("*.py"):
-        if path.name in ("cli.py", "__main__.py"):
-            continue  # the command line lists the stages (it imports them by name, on demand)
+        if path.name in ("cli.py", "__main__.py", "course.py"):
+            continue  # the command line and the notebooks' helper orchestrate the stages; no stage imports them
         for imported in _imports(path):
             parts = imported.split(".")
             assert not (len(parts) > 1 and parts[1] in STAGES), f"{path} imports {imported}"
+
+
+def test_no_stage_imports_the_orchestrators():
+    for path in PACKAGE.rglob("*.py"):
+        if _module_name(path).split(".")[1:2] and _module_name(path).split(".")[1] in STAGES:
+            assert not {"minif2.course", "minif2.cli"} & _imports(path), f"{path} imports course/cli"
 
 
 def test_no_import_cycles():

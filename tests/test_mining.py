@@ -28,6 +28,7 @@ class FakeTeacher:
     is s * e0 + sqrt(1 - s^2) * e_j (its own axis j), so <q, doc> = s exactly (up to float32)."""
 
     pooling = "mean"
+    takes_instructions = False  # an encoder, as MiniLM
 
     def __init__(self, query: str, doc_scores: dict[str, float]) -> None:
         self.dim = len(doc_scores) + 2
@@ -217,9 +218,9 @@ def test_queries_get_their_instruction_only_when_the_teacher_expects_it(tmp_path
     emb, hits = encode_queries(teacher, ["q1", "q2", "q1", "q3"], ["Find code", "Find news", "Find code", "Find code"])
     assert teacher.seen == [(("q1", "q3"), "Find code"), (("q2",), "Find news")] and hits == 0  # each query once
     assert emb[:, 0].tolist() == [1, 2, 1, 1]  # rows get their own group's vectors back, in order
-    assert uses_instructions(MiningConfig(), SimpleNamespace(pooling="last"))  # Qwen3-Embedding-like decoder
-    assert not uses_instructions(MiningConfig(), SimpleNamespace(pooling="mean"))  # MiniLM
-    assert uses_instructions(MiningConfig(teacher_uses_instructions=True), SimpleNamespace(pooling="mean"))
+    assert uses_instructions(MiningConfig(), SimpleNamespace(takes_instructions=True))  # Qwen3-Embedding-like decoder
+    assert not uses_instructions(MiningConfig(), SimpleNamespace(takes_instructions=False))  # MiniLM
+    assert uses_instructions(MiningConfig(teacher_uses_instructions=True), SimpleNamespace(takes_instructions=False))
 
 
 def test_hardness_table_hand_computed():

@@ -1,7 +1,8 @@
-"""Every notebook runs headless with papermill on its smallest parameters, alone, from nothing.
+"""Committed notebooks are clean and follow the course's conventions; each one also runs alone (slow).
 
-Each notebook gets a fresh run folder, so it must rebuild the previous steps' artifacts itself
-(what a student who opens notebook 03 first gets). Committed notebooks must be clean.
+The default suite runs the whole course ONCE (tests/test_course.py, smoke profile). Here, behind the
+``slow`` marker, every notebook runs on its own in a fresh run folder, so it must rebuild the previous
+steps' artifacts itself (``course.ensure_step``: what a student who opens notebook 03 first gets).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def test_notebook_is_committed_clean_with_parameters_goals_and_exercises(noteboo
     assert (ROOT / "notebooks" / "solutions" / f"{notebook.stem}.py").is_file(), "solutions file missing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_alone_headless(notebook, tmp_path):
     import papermill as pm

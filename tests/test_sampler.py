@@ -1,4 +1,4 @@
-"""minif2.training: one source per micro-batch, size-proportional mix, exact coverage, determinism, resume."""
+"""minif2.training: one source per micro-batch, F2LLM's source order, size-proportional mix, coverage, resume."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from accelerate.data_loader import BatchSamplerShard
 from scipy.stats import chisquare
+from torch.utils.data import BatchSampler
 
-from minif2.training.sampler import SourceBatchSampler, negatives_for_step
+from minif2.training.sampler import NEGATIVES_PER_STEP_V2, SourceBatchSampler, negatives_for_step, negatives_per_step
 
 SIZES = {"msmarco": 50, "banking77": 23, "imdb": 12, "snli": 31}
 
@@ -19,17 +21,83 @@ def _epoch(sampler: SourceBatchSampler) -> list[tuple[str, list[int]]]:
     return list(sampler)
 
 
-def _ranks(sizes, batch_size, world, seed=0, drop_last=True, epoch=0):
+def _ranks(sizes, batch_size, world, seed=0, drop_last=True, epoch=0, rule="f2llm"):
     out = []
     for rank in range(world):
-        s = SourceBatchSampler(sizes, batch_size, seed=seed, rank=rank, world_size=world, drop_last=drop_last)
+        s = SourceBatchSampler(sizes, batch_size, seed, rank, world, drop_last=drop_last, rule=rule)
         s.set_epoch(epoch)
         out.append(_epoch(s))
     return out
 
 
+def _released_multiloader(loaders: dict[str, list], epoch: int) -> list[tuple[str, object]]:
+    """F2LLM's ``MultiLoader.reset_epoch`` + ``__iter__`` (codefuse-ai/CodeFuse-Embeddings ``F2LLM/run.py``),
+    copied line for line with the prepared DataLoaders replaced by lists of their batches."""
+    rng = random.Random(epoch)
+    iters = {k: iter(v) for k, v in loaders.items()}
+    names = list(iters.keys())
+    weights = [len(loaders[k]) for k in names]
+    out = []
+    while names:  # until every DataLoader is empty
+        name = rng.choices(names, weights=weights)[0]  # pick a data-source at random
+        try:
+            batch = next(iters[name])
+            out.append((name, batch))
+        except StopIteration:
+            idx = names.index(name)
+            names.pop(idx)  # this dataset has no batch left
+            weights.pop(idx)
+    return out
+
+
+def _released_loaders(sampler: SourceBatchSampler, rank: int, world: int) -> dict[str, list[list[int]]]:
+    """Each source's DataLoader(shuffle=True, batch_size=b, drop_last=False) as accelerate prepares it for
+    ``rank``: the sampler's own epoch permutation, batched, then sharded by accelerate's BatchSamplerShard
+    (even_batches=True, its default); with one process accelerate does not shard."""
+    loaders = {}
+    for source in sampler.source_sizes:
+        perm = [int(i) for i in sampler._permutation(source)]
+        batches = BatchSampler(perm, sampler.batch_size, drop_last=False)
+        if world > 1:
+            batches = BatchSamplerShard(batches, num_processes=world, process_index=rank, even_batches=True)
+        loaders[source] = list(batches)
+    return loaders
+
+
+@pytest.mark.parametrize(
+    ("sizes", "batch_size", "world", "epoch"),
+    [(SIZES, 4, 1, 0), (SIZES, 4, 1, 3), (SIZES, 3, 2, 1), ({"a": 1000, "b": 37, "c": 5, "d": 250}, 8, 4, 2)],
+)
+def test_default_order_and_batches_are_those_of_f2llms_released_loop(sizes, batch_size, world, epoch):
+    """Same sizes, epoch and batch size: F2LLM's MultiLoader draws the same sources in the same order, and
+    (given the same shuffle) every rank gets the same indices, partial last batches included."""
+    for rank in range(world):
+        sampler = SourceBatchSampler(sizes, batch_size, seed=0, rank=rank, world_size=world)
+        sampler.set_epoch(epoch)
+        released = _released_multiloader(_released_loaders(sampler, rank, world), epoch)
+        assert list(sampler) == [(name, list(batch)) for name, batch in released]
+    batches_left = SourceBatchSampler(sizes, batch_size, rule="batches_left").schedule(epoch)
+    assert batches_left != [name for name, _ in released]  # the kit's option is a different schedule
+
+
+def test_f2llm_rule_ends_epochs_on_longer_single_source_runs():
+    """Fixed weights let one source run dry early by chance, so an epoch tends to end on a long run of the
+    remaining source; weights by batches left keep the mix to the end (a uniform shuffle)."""
+    sizes = {"a": 500, "b": 300, "c": 200}  # batch 10: 50, 30 and 20 batches
+
+    def tail(order):  # fraction of the epoch spent in its final run of one source
+        n = next((i for i, src in enumerate(reversed(order)) if src != order[-1]), len(order))
+        return n / len(order)
+
+    mean_tail = {
+        rule: np.mean([tail(SourceBatchSampler(sizes, 10, rule=rule).schedule(e)) for e in range(300)])
+        for rule in ("f2llm", "batches_left")
+    }
+    assert mean_tail["f2llm"] > 2 * mean_tail["batches_left"], mean_tail
+
+
 def test_micro_batches_come_from_one_source_and_have_batch_size():
-    s = SourceBatchSampler(SIZES, batch_size=4, seed=1)
+    s = SourceBatchSampler(SIZES, batch_size=4, seed=1, drop_last=True)
     batches = _epoch(s)
     assert len(batches) == len(s) == sum(n // 4 for n in SIZES.values())
     for source, idx in batches:
@@ -42,7 +110,7 @@ def test_micro_batches_come_from_one_source_and_have_batch_size():
 def test_source_mix_is_proportional_to_size_at_every_step():
     """Drawing by batches LEFT gives a uniformly shuffled multiset: P(source at step t) = batches_s / total."""
     sizes = {"a": 60, "b": 30, "c": 10}  # batch 10: 6, 3, 1 batches
-    s = SourceBatchSampler(sizes, batch_size=10)
+    s = SourceBatchSampler(sizes, batch_size=10, rule="batches_left")
     expected = np.array([6, 3, 1]) / 10
     seeds = 3000
     schedules = [s.schedule(epoch) for epoch in range(seeds)]  # epoch e uses random.Random(seed + e)
@@ -56,20 +124,24 @@ def test_source_mix_is_proportional_to_size_at_every_step():
 
 
 @pytest.mark.parametrize("world", [1, 3])
-def test_every_sample_seen_exactly_once_per_epoch_without_drop_last(world):
+def test_every_sample_seen_once_per_epoch_without_drop_last(world):
+    """One process: exactly once. Several: the last global batch is completed with the epoch's first samples."""
     per_rank = _ranks(SIZES, batch_size=4, world=world, seed=2, drop_last=False)
     seen: dict[str, list[int]] = {k: [] for k in SIZES}
     for batches in per_rank:
         for source, idx in batches:
             seen[source].extend(idx)
     for source, n in SIZES.items():
-        assert sorted(seen[source]) == list(range(n)), source
+        assert sorted(set(seen[source])) == list(range(n)), source
+        g = 4 * world
+        assert len(seen[source]) == (n if world == 1 else -(-n // g) * g)
+    assert all(len(ids) == 4 for batches in per_rank for _, ids in batches) == (world > 1)
 
 
 def test_drop_last_sees_each_kept_sample_once_and_reports_the_rest():
     world, b = 2, 4
     per_rank = _ranks(SIZES, batch_size=b, world=world, seed=3)
-    s = SourceBatchSampler(SIZES, b, world_size=world)
+    s = SourceBatchSampler(SIZES, b, world_size=world, drop_last=True)
     assert s.remainder == {k: n % 8 for k, n in SIZES.items()}
     summary = s.summary()
     assert summary["dropped_per_epoch"] == sum(n % 8 for n in SIZES.values())
@@ -89,11 +161,12 @@ def test_ranks_agree_on_source_and_hold_disjoint_slices():
         assert len(ids) == len(set(ids))
 
 
-def test_deterministic_per_seed_and_different_across_seeds_and_epochs():
-    a = _epoch(SourceBatchSampler(SIZES, 4, seed=7))
-    assert a == _epoch(SourceBatchSampler(SIZES, 4, seed=7))
-    assert a != _epoch(SourceBatchSampler(SIZES, 4, seed=8))
-    s = SourceBatchSampler(SIZES, 4, seed=7)
+@pytest.mark.parametrize("rule", ["f2llm", "batches_left"])
+def test_deterministic_per_seed_and_different_across_seeds_and_epochs(rule):
+    a = _epoch(SourceBatchSampler(SIZES, 4, seed=7, rule=rule))
+    assert a == _epoch(SourceBatchSampler(SIZES, 4, seed=7, rule=rule))
+    assert a != _epoch(SourceBatchSampler(SIZES, 4, seed=8, rule=rule))
+    s = SourceBatchSampler(SIZES, 4, seed=7, rule=rule)
     first, second = _epoch(s), _epoch(s)  # iterating to the end moves on to epoch 1
     assert first == a and second != first and s.epoch == 2
 
@@ -114,13 +187,14 @@ def test_resume_mid_epoch_gives_the_identical_remaining_sequence():
         first = SourceBatchSampler(SIZES, 4, seed=5, rank=1, world_size=2)
         head = run(first, 2, stop_after=cut)
         state = json.loads(json.dumps(first.state_dict()))  # survives a JSON checkpoint
+        assert state["rule"] == "f2llm"
         resumed = SourceBatchSampler(SIZES, 4, seed=5, rank=1, world_size=2)
         resumed.load_state_dict(state)
         assert head + run(resumed, 2) == full, cut
 
 
 def test_resume_with_other_rank_count_but_same_global_batch_covers_the_rest():
-    first = SourceBatchSampler(SIZES, 4, seed=6, world_size=2)
+    first = SourceBatchSampler(SIZES, 4, seed=6, world_size=2, drop_last=True)
     it = iter(first)
     for _ in range(3):
         next(it)
@@ -133,7 +207,7 @@ def test_resume_with_other_rank_count_but_same_global_batch_covers_the_rest():
 def _ranks_after(state, sizes, batch_size, world):
     out = []
     for rank in range(world):
-        s = SourceBatchSampler(sizes, batch_size, seed=6, rank=rank, world_size=world)
+        s = SourceBatchSampler(sizes, batch_size, seed=6, rank=rank, world_size=world, drop_last=True)
         s.load_state_dict(state)
         out.append(list(s))
     return out
@@ -145,16 +219,22 @@ def test_resume_refuses_other_data_or_batch():
         SourceBatchSampler(SIZES, 5).load_state_dict(state)
     with pytest.raises(ValueError, match="'source_sizes' differs"):
         SourceBatchSampler({**SIZES, "extra": 9}, 4).load_state_dict(state)
+    with pytest.raises(ValueError, match="'rule' differs"):
+        SourceBatchSampler(SIZES, 4, rule="batches_left").load_state_dict(state)
+    old = {k: v for k, v in SourceBatchSampler(SIZES, 4, rule="batches_left").state_dict().items() if k != "rule"}
+    SourceBatchSampler(SIZES, 4, rule="batches_left").load_state_dict(old)  # saved before the rule existed
 
 
 def test_small_source_warns_and_bad_arguments_raise():
     with pytest.warns(UserWarning, match="tiny"):
-        s = SourceBatchSampler({"big": 40, "tiny": 3}, batch_size=4, world_size=2)
+        s = SourceBatchSampler({"big": 40, "tiny": 3}, batch_size=4, world_size=2, drop_last=True)
     assert s.batches_per_source == {"big": 5, "tiny": 0} and s.remainder["tiny"] == 3
     with pytest.raises(ValueError, match="rank"):
         SourceBatchSampler(SIZES, 4, rank=2, world_size=2)
     with pytest.raises(ValueError, match="non-negative"):
         SourceBatchSampler({"a": -1}, 4)
+    with pytest.raises(ValueError, match="rule"):
+        SourceBatchSampler(SIZES, 4, rule="uniform")
 
 
 def test_negatives_for_step_draws_k_distinct_seeded_positions():
@@ -167,3 +247,13 @@ def test_negatives_for_step_draws_k_distinct_seeded_positions():
     assert len(set(negatives_for_step(1, available=24, k=9))) == 9  # F2LLM-v2 clustering (docs/recipe.md §1b)
     position_counts = Counter(i for d in draws for i in d)
     assert chisquare([position_counts[i] for i in range(24)]).pvalue > 1e-3  # every position equally likely
+
+
+def test_negatives_per_step_by_family_as_in_the_released_code():
+    """F2LLM v1: 7 for retrieval and clustering, 1 for classification; v2: 9 for clustering; an int: all."""
+    assert [negatives_per_step(dict(), f) for f in ("retrieval", "classification", "clustering")] == [7, 1, 7]
+    assert negatives_per_step(NEGATIVES_PER_STEP_V2, "clustering") == 9
+    assert negatives_per_step(NEGATIVES_PER_STEP_V2, "retrieval") == 7
+    assert negatives_per_step(1, "clustering") == 1  # the tiny profile's one number
+    with pytest.raises(ValueError, match="unknown families"):
+        negatives_per_step({"sts": 3}, "retrieval")

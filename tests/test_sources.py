@@ -7,7 +7,7 @@ import json
 import pytest
 from datasets import Dataset
 
-from minif2.data.adapters import load_hub_source
+from minif2.data.loaders import load_hub_source
 from minif2.data.sources import (
     harvest_code_pairs,
     pairs_from_source,
@@ -105,7 +105,7 @@ def test_f2llm_parquet_loader_offline(tmp_path):
     Dataset.from_dict({"query": ["t"], "passage": ["label"], "negative_1": ["other"]}).to_parquet(
         str(tmp_path / "cls.parquet")
     )
-    assert load_hub_source(str(tmp_path / "cls.parquet"), "f2llm", "banking77")[0].task == "classification"
+    assert load_hub_source(str(tmp_path / "cls.parquet"), "f2llm", "imdb")[0].task == "classification"
 
 
 def test_hub_loader_on_local_jsonl_validates_rows(tmp_path):
@@ -146,7 +146,7 @@ def test_eval_task_files_round_trip(tmp_path):
         "classification",
         "Classify.",
         "x",
-        train=[{"text": "a", "label": "1"}],
+        train=[{"text": "a", "label": "1"}, {"text": "c", "label": "2"}],
         test=[{"text": "b", "label": "2"}],
     )
     task = read_eval_task(tmp_path / "R")

@@ -129,17 +129,11 @@ def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Pat
     final = train(_cfg(data_dir, tmp_path / "run", eval_every_steps=3))
     assert final == tmp_path / "run" / "final"
     rows = read_metrics(tmp_path / "run" / "metrics.jsonl", "train")
-    assert [r["step"] for r in rows] == list(range(1, 8))  # 21 // 4 + 10 // 4 = 7 single-source steps
+    # ceil(21 / 4) + ceil(10 / 4) = 9 single-source steps: F2LLM's loaders keep each source's partial batch
+    assert [r["step"] for r in rows] == list(range(1, 10))
     assert all(("in_batch" in r) == (r["source"] == "ret") for r in rows)  # in-batch loss for retrieval only
     valid = read_metrics(tmp_path / "run" / "metrics.jsonl", "validation")
-    assert {(r["step"], r["source"]) for r in valid} == {
-        (3, "ret"),
-        (3, "clf"),
-        (6, "ret"),
-        (6, "clf"),
-        (7, "ret"),
-        (7, "clf"),
-    }
+    assert {(r["step"], r["source"]) for r in valid} == {(s, src) for s in (3, 6, 9) for src in ("ret", "clf")}
     assert rows[-1]["lr"] == pytest.approx(1e-7)  # cosine reached its floor
 
     texts = ["a river in the jungle", "the queen plays piano at night"]
@@ -215,9 +209,10 @@ def test_deepspeed_two_processes_match_single_process(data_dir: Path, tmp_path: 
     equal, so the losses differ only by float reduction order: tolerance 1e-4 (relative) per step.
     """
     pytest.importorskip("deepspeed")
-    single = _cfg(data_dir, tmp_path / "single", max_steps=5)
+    # drop_last: with partial batches, one process keeps the short batch while two complete it (accelerate's rule)
+    single = _cfg(data_dir, tmp_path / "single", max_steps=5, drop_last=True)
     train(single)
-    ds = _cfg(data_dir, tmp_path / "ds", max_steps=5, batch_size=2)
+    ds = _cfg(data_dir, tmp_path / "ds", max_steps=5, batch_size=2, drop_last=True)
     save_config(ds, tmp_path / "ds.yaml")
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
     proc = subprocess.run(

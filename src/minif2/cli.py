@@ -10,7 +10,8 @@ import argparse
 import importlib
 import sys
 
-from minif2.assets import list_assets, resolve_model
+from minif2.assets import AssetError, list_assets, resolve_model
+from minif2.config import InputError
 
 __all__ = ["COMMANDS", "main"]
 
@@ -55,12 +56,22 @@ def assets_cli(argv: list[str] | None = None) -> int:
     return 0
 
 
+# errors in what the user gave: config, data and task files (InputError: ConfigError, UnifyError,
+# TaskFormatError), model names (AssetError), missing input files; their messages name the file and field
+USER_ERRORS: tuple[type[BaseException], ...] = (InputError, AssetError, FileNotFoundError)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user error prints its message alone (exit code 2); anything else keeps its traceback."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     target, _ = COMMANDS[args.command]
     module_name, _, function = target.partition(":")
     module = importlib.import_module(module_name)  # imported on demand: `minif2 --help` stays light
-    return int(getattr(module, function or "cli")(args.args) or 0)
+    try:
+        return int(getattr(module, function or "cli")(args.args) or 0)
+    except USER_ERRORS as err:
+        print(f"minif2 {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,15 +7,21 @@ files under ``configs/<profile>/<stage>.yaml`` that override only what differs
 (``tiny`` for a CPU, ``small-gpu`` for QLoRA on one GPU, ``paper`` for F2LLM).
 
 This module does not know any stage; it only turns YAML/dicts into dataclasses,
-reporting unknown keys with the file and key at fault.
+type-checking every value and reporting a wrong or unknown key with the file and key at fault,
+and gives every stage the same all-or-nothing output folder (:func:`staged_folder`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import shutil
 import types
 import typing
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +30,7 @@ import yaml
 __all__ = [
     "ConfigError",
     "DATA_MIX_MILLIONS",
+    "InputError",
     "MINING",
     "MTEB_ENG_V2",
     "MTEB_F2LLM_4B_BY_TYPE",
@@ -33,35 +40,146 @@ __all__ = [
     "from_dict",
     "load_config",
     "profile_path",
+    "repo_root",
     "save_config",
+    "staged_folder",
 ]
 
 
 T = TypeVar("T")
-PROFILES = ("tiny", "small-gpu", "paper")
-CONFIG_ROOT = Path(__file__).resolve().parents[2] / "configs"
+PROFILES = ("tiny", "small-gpu", "paper", "smoke")  # smoke: tiny shrunk to a quick check (tests)
 
 
-class ConfigError(ValueError):
+def repo_root() -> Path:
+    """The checkout this package is installed from (an editable install), else the current folder.
+
+    The one place the kit finds its repository: profiles (``configs/``), the course's run folders,
+    the notebooks' solutions and the harvest cache (``data/cache``) are all found from here.
+    """
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "configs").is_dir():
+            return parent
+    return Path.cwd()
+
+
+CONFIG_ROOT = repo_root() / "configs"
+
+
+class InputError(ValueError):
+    """A problem in what the user gave (a config, a data or task file, a model name): the command line
+    prints its message alone, with exit code 2, instead of a traceback (``cli.main``)."""
+
+
+class ConfigError(InputError):
     """A configuration file or dict does not match its dataclass."""
 
 
+# a decimal number as YAML 1.2 writes it; PyYAML (YAML 1.1) reads ``1e-3`` (no dot) as a string
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _type_name(tp: Any) -> str:
+    """``float``, ``int | None``, ``one of ['last', 'mean']``, ``list[str]``: the expected type in words."""
+    if typing.get_origin(tp) is typing.Literal:
+        return f"one of {list(typing.get_args(tp))}"
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join("None" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _bad(where: str, value: Any, tp: Any) -> ConfigError:
+    return ConfigError(f"{where}: got {value!r} ({type(value).__name__}), expected {_type_name(tp)}")
+
+
 def _coerce(tp: Any, value: Any, where: str) -> Any:
-    """Build nested dataclasses; leave scalars and containers as YAML gave them."""
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp) and isinstance(value, dict):
-        return from_dict(tp, value, where)  # type: ignore[arg-type]
+    """Check ``value`` against the field type ``tp`` and return it, converted where that is safe.
+
+    Every field is checked when a config is loaded, so a wrong value fails here, naming the file,
+    the field, the value and the expected type, not deep inside torch. The rules:
+
+    - ``bool`` takes only true/false (``"no"`` is an error, not True); ``int`` takes integers only;
+    - ``float`` takes integers and floats, and a string written as a decimal number (``"1e-3"``:
+      PyYAML reads an exponent without a dot as a string, a common mistake), never ``nan``/``inf`` strings;
+    - ``str`` takes strings and paths (turned into strings); ``Literal`` takes one of its values;
+    - ``tuple``/``list`` take lists or tuples (each item checked), ``dict`` takes mappings (values checked);
+    - ``X | None`` takes None; nested dataclasses take mappings; other types (``Any``) are not checked.
+
+    >>> _coerce(float, "1e-3", "x.yaml, field 'lr'")
+    0.001
+    >>> _coerce(bool, "no", "x.yaml, field 'gradient_checkpointing'")
+    Traceback (most recent call last):
+    ...
+    minif2.config.ConfigError: x.yaml, field 'gradient_checkpointing': got 'no' (str), expected bool
+    """
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any or isinstance(tp, TypeVar):
+        return value
     if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            if dataclasses.is_dataclass(arg) and isinstance(value, dict):
-                return from_dict(arg, value, where)  # type: ignore[arg-type]
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where)
+            except ConfigError:
+                continue
+        raise _bad(where, value, tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):  # type: ignore[arg-type]
+            return value
+        if isinstance(value, dict):
+            return from_dict(tp, value, where)  # type: ignore[arg-type]
+        raise _bad(where, value, tp)
+    if origin is typing.Literal:
+        if value in args and not (isinstance(value, bool) and not any(isinstance(a, bool) for a in args)):
+            return value
+        raise _bad(where, value, tp)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise _bad(where, value, tp)
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _bad(where, value, tp)
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _NUMBER.match(value.strip()):
+            return float(value)
+        raise _bad(where, value, tp)
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, os.PathLike):
+            return os.fspath(value)
+        raise _bad(where, value, tp)
     if tp is tuple or origin is tuple:
-        return tuple(value) if isinstance(value, list) else value
+        if not isinstance(value, (list, tuple)):
+            raise _bad(where, value, tp)
+        if not args:
+            return tuple(value)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{where}: got {value!r} ({len(value)} items), expected {_type_name(tp)}")
+        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if tp is list or origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise _bad(where, value, tp)
+        return [_coerce(args[0], v, f"{where}[{i}]") if args else v for i, v in enumerate(value)]
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise _bad(where, value, tp)
+        return {k: _coerce(args[1], v, f"{where}[{k!r}]") if args else v for k, v in value.items()}
     return value
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
-    """``cls(**data)`` with nested dataclasses, failing on unknown keys with their location."""
+    """``cls(**data)`` with every value type-checked (:func:`_coerce`), failing on unknown keys with their location."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -69,8 +187,35 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
     unknown = sorted(set(data) - names)
     if unknown:
         raise ConfigError(f"{where}: unknown field(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
-    kwargs = {k: _coerce(hints[k], v, f"{where}:{k}") for k, v in data.items()}
+    field_where = where[:-1] + "." if where.endswith("'") else where + ", field '"
+    kwargs = {k: _coerce(hints[k], v, f"{field_where}{k}'") for k, v in data.items()}
     return cls(**kwargs)
+
+
+@contextmanager
+def staged_folder(final: str | Path) -> Iterator[Path]:
+    """Write a stage's output folder all or nothing: yield an empty temporary sibling of ``final``;
+    when the block succeeds, swap it in place of ``final``; when it fails, delete it and leave
+    ``final`` exactly as it was (a failed rerun never destroys the previous good output).
+
+    Used by every stage that writes a folder (unify, mining, evaluation, analysis).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def profile_path(profile: str, stage: str) -> Path:
@@ -139,6 +284,8 @@ TRAINING_4B = {
     "global_batch": 512,
     "max_length_tokens": 1024,
     "grad_clip": 1.0,
+    "eval_every_steps": 5000,  # the released configs/config.json: validation and checkpoints every 5000 steps
+    "save_every_steps": 5000,
     "temperature": 0.05,
     "zero_stage": 2,
     "precision": "bf16",

@@ -1,11 +1,21 @@
-"""The course's run folder: where each notebook finds the previous step's artifacts.
+"""What the notebooks share: the run folder, rebuilding missing steps, and the exercise checks.
 
-``<run_dir>/data/unified`` (01), ``data/eval_tasks`` (01), ``data/mined`` (02),
-``checkpoints/final`` (03), ``eval`` (04), ``analysis`` (05). A relative ``run_dir`` is
-taken from the repository root, so a notebook opened in JupyterLab (cwd ``notebooks/``)
-and one run by ``scripts/run_course.py`` (cwd the root) share the same folder.
+- :func:`run_paths`: ``<run_dir>/data/unified`` (01), ``data/eval_tasks`` (01), ``data/mined``
+  (02), ``checkpoints/final`` (03), ``eval`` (04), ``analysis`` (05). A relative ``run_dir`` is
+  taken from the repository root, so a notebook opened in JupyterLab (cwd ``notebooks/``)
+  and one run by ``scripts/run_course.py`` (cwd the root) share the same folder.
+- :func:`ensure_step`: builds what an earlier notebook would have left in the run folder,
+  so that any notebook runs alone (one call instead of a pasted block per notebook).
+- :func:`check` / :func:`load_solutions`: the exercises' convention (below).
 
-This module only names places; the steps themselves live in their modules.
+Exercises, the same in every notebook: the set-up cell sets ``answer_1 = answer_2 = ... = None``
+(and, with ``solutions=True``, loads the teacher's answers); the student writes ``answer_N = ...``
+in the exercise cell; the check cell calls ``check("NN.N", answer_N, hint=...)``, which says
+"correct", "not quite" (with the hint, which points at the idea) or "not answered yet", and never
+shows the expected answer: the key is the teacher's copy, ``notebooks/solutions/NN_*.py``, and
+``tests/test_course.py`` recomputes every key with the library.
+
+This module orchestrates the stages for the notebooks; no stage imports it.
 """
 
 from __future__ import annotations
@@ -16,16 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunPaths", "check", "load_solutions", "repo_root", "run_paths"]
+from minif2.config import load_config, profile_path, repo_root
+from minif2.data import UnifyConfig
+from minif2.data import main as unify
+from minif2.mining import MiningConfig
+from minif2.mining import main as mine
+from minif2.model import EMBEDDER_FILE
+from minif2.training import TrainConfig
+from minif2.training import main as train
 
-
-def repo_root() -> Path:
-    """The checkout this package is installed from (editable install), else the current folder."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "pyproject.toml").is_file() and (parent / "notebooks").is_dir():
-            return parent
-    return Path.cwd()
+__all__ = ["STEPS", "RunPaths", "check", "ensure_step", "load_solutions", "run_paths"]
 
 
 @dataclass(frozen=True)
@@ -87,13 +97,28 @@ def _equal(answer: Any, expected: Any, rel_tol: float) -> bool:
     return bool(answer == expected)
 
 
-def check(name: str, answer: Any, expected: Any, hint: str = "", rel_tol: float = 1e-3) -> bool:
-    """Print whether ``answer`` matches ``expected`` (floats to ``rel_tol``); return the verdict."""
+def _solutions_file(prefix: str) -> Path:
+    """``notebooks/solutions/<prefix>_*.py``: the teacher's answers to one notebook's exercises."""
+    found = sorted((repo_root() / "notebooks" / "solutions").glob(f"{prefix}_*.py"))
+    if not found:
+        raise FileNotFoundError(f"no solutions file notebooks/solutions/{prefix}_*.py")
+    return found[0]
+
+
+def check(exercise: str, answer: Any, hint: str = "", rel_tol: float = 1e-2) -> bool:
+    """Say whether ``answer`` to exercise ``"NN.N"`` is right (floats to ``rel_tol``), without showing the key.
+
+    >>> check("00.2", None, hint="think of the scale")
+    00.2: not answered yet (think of the scale)
+    False
+    """
     if answer is None:
-        print(f"{name}: not answered yet. {hint}".rstrip())
+        print(f"{exercise}: not answered yet" + (f" ({hint})" if hint else ""))
         return False
+    prefix, _, number = exercise.partition(".")
+    expected = runpy.run_path(str(_solutions_file(prefix)))[f"answer_{number}"]
     ok = _equal(answer, expected, rel_tol)
-    print(f"{name}: {'correct' if ok else 'not quite'}" + ("" if ok or not hint else f". Hint: {hint}"))
+    print(f"{exercise}: {'correct' if ok else 'not quite'}" + ("" if ok or not hint else f". Hint: {hint}"))
     return ok
 
 
@@ -103,3 +128,50 @@ def load_solutions(notebook: str) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"no solutions for {notebook}: {path} is missing")
     return {k: v for k, v in runpy.run_path(str(path)).items() if k.startswith("answer_")}
+
+
+STEPS = ("unified", "mined", "checkpoint")  # what notebooks 01, 02 and 03 leave in the run folder
+
+
+def ensure_step(paths: RunPaths, step: str, profile: str = "tiny", seed: int = 0) -> Path:
+    """Build ``step`` (and the steps before it) in ``paths`` if a notebook before this one has not.
+
+    ``unified``: step 01 (``minif2.data.main``), which also writes ``data/eval_tasks``;
+    ``mined``: step 02; ``checkpoint``: step 03. Each uses ``configs/<profile>/<stage>.yaml``, so a
+    notebook run alone gets what the course would have given it. Returns the step's folder.
+
+    >>> ensure_step(run_paths("runs/doctest"), "evaluated")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown step 'evaluated': expected one of ('unified', 'mined', 'checkpoint')
+    """
+    if step not in STEPS:
+        raise ValueError(f"unknown step {step!r}: expected one of {STEPS}")
+    wanted = STEPS[: STEPS.index(step) + 1]
+    if not (paths.unified / "manifest.json").is_file():
+        print(f"ensure_step: {paths.unified} is missing: running step 01 (profile {profile})")
+        unify(load_config(UnifyConfig, profile_path(profile, "unify"), out_dir=str(paths.data), seed=seed))
+    if "mined" in wanted and not (paths.mined / "manifest.json").is_file():
+        print(f"ensure_step: {paths.mined} is missing: running step 02 (profile {profile})")
+        cache = str(paths.root / "cache" / "embeddings")
+        mine(
+            load_config(
+                MiningConfig,
+                profile_path(profile, "mine"),
+                data_dir=str(paths.unified),
+                out_dir=str(paths.mined),
+                cache_dir=cache,
+            )
+        )
+    if "checkpoint" in wanted and not (paths.checkpoint / EMBEDDER_FILE).is_file():
+        print(f"ensure_step: {paths.checkpoint} is missing: running step 03 (profile {profile})")
+        train(
+            load_config(
+                TrainConfig,
+                profile_path(profile, "train"),
+                data_dir=str(paths.mined),
+                out_dir=str(paths.checkpoint.parent),
+                seed=seed,
+            )
+        )
+    return {"unified": paths.unified, "mined": paths.mined, "checkpoint": paths.checkpoint}[step]

@@ -18,9 +18,19 @@ It does not format queries (``model.format_query`` does). Taught in
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
-__all__ = ["MTEB_FALLBACK", "SOURCE_INSTRUCTIONS", "TYPE_INSTRUCTIONS", "instruction_for", "mteb_instructions"]
+__all__ = [
+    "MTEB_FALLBACK",
+    "SOURCE_INSTRUCTIONS",
+    "TYPE_INSTRUCTIONS",
+    "instruction_for",
+    "mteb_instructions",
+    "split_instruction",
+]
+
+_INSTRUCTED = re.compile(r"\AInstruct: (?P<instruction>.*?)\nQuery: (?P<text>.*)\Z", re.DOTALL)
 
 # task type -> default instruction (Qwen3-Embedding / F2LLM style: imperative, one sentence)
 TYPE_INSTRUCTIONS: dict[str, str] = {
@@ -120,3 +130,18 @@ DEFAULT_INSTRUCTIONS: dict[str, str] = {  # docs/recipe.md §3, English renderin
     "Classification": "Classify the given query into the appropriate category.",
     "Clustering": "Identify the topic of the given query.",
 }
+
+
+def split_instruction(query: str) -> tuple[str | None, str]:
+    """``"Instruct: {i}\\nQuery: {q}"`` -> ``(i, q)``; a query without that prefix -> ``(None, query)``.
+
+    Imported queries that already carry F2LLM's prompt keep their instruction, stored raw, so
+    the query is prefixed exactly once when it is encoded (``model.format_query``).
+
+    >>> split_instruction("Instruct: Find the topic.\\nQuery: tea prices")
+    ('Find the topic.', 'tea prices')
+    >>> split_instruction("tea prices")
+    (None, 'tea prices')
+    """
+    match = _INSTRUCTED.match(query)
+    return (match["instruction"], match["text"]) if match else (None, query)

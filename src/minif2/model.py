@@ -10,8 +10,9 @@ A saved Embedder is a folder that ``transformers.AutoModel`` and
 ``sentence_transformers.SentenceTransformer`` both load, giving the same vectors:
 the EOS is appended by the tokenizer's post-processor (so every loader gets it),
 and pooling, normalisation and prompts are written as sentence-transformers modules.
-Bidirectional attention is NOT reproduced by those loaders (they run the backbone as
-its config says); :meth:`Embedder.save` warns when it is on.
+Bidirectional attention is recorded in the folder's ``minif2_embedder.json``, so
+:meth:`Embedder.from_pretrained` restores it; those outside loaders run the backbone causal,
+as its config says (:meth:`Embedder.save` warns; the README says what to do).
 
 This module does not train; see ``training/trainer.py``. Taught in ``notebooks/00_overview.ipynb``
 and used by every later notebook.
@@ -28,13 +29,13 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from tokenizers import processors
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModel, AutoTokenizer, BitsAndBytesConfig
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
+from minif2.attention import FLASH, choose_attention
 
 __all__ = ["DEFAULT_QUERY_TEMPLATE", "Embedder", "EmbedderConfig", "format_query", "pool"]
 
@@ -58,9 +59,10 @@ class EmbedderConfig:
     query_template: str = DEFAULT_QUERY_TEMPLATE  # Qwen3-Embedding style; queries only
     padding_side: Literal["right", "left"] = "right"  # F2LLM pads right; pooling is correct for both
     torch_dtype: str = "float32"  # "bfloat16" on GPUs that support it
-    attn_implementation: str | None = None  # "sdpa", "eager", "flash_attention_2"; None = transformers' choice
+    attn_implementation: str | None = None  # auto (FA2 if usable) | sdpa | eager | flash_attention_2 | None
     load_in_4bit: bool = False  # QLoRA: nf4 weights via bitsandbytes
-    trust_remote_code: bool = False  # never on by default
+    uses_instructions: bool | None = None  # None: decoders and kit-trained models yes, encoders no (takes_instructions)
+    trust_remote_code: bool = False  # run a model folder's own Python code: only the caller may turn it on
     prompts: dict[str, str] = field(default_factory=dict)  # name -> instruction, saved for sentence-transformers
 
 
@@ -88,6 +90,16 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -
         last = seq_len - 1 - attention_mask.flip(dims=[1]).argmax(dim=1)  # (batch,)
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
     raise ValueError(f"unknown pooling '{pooling}': use 'last' or 'mean'")
+
+
+def _saved_settings(path: Path) -> dict[str, Any]:
+    """A saved Embedder's settings file, if any, without ``trust_remote_code`` (a folder may not enable it)."""
+    if not path.is_file():
+        return {}
+    settings = json.loads(path.read_text())
+    if settings.pop("trust_remote_code", False):
+        warnings.warn(f"{path}: ignoring trust_remote_code=true (a model folder cannot enable it)", stacklevel=3)
+    return settings
 
 
 def _is_decoder(config: Any) -> bool:
@@ -145,12 +157,20 @@ class Embedder(nn.Module):
     # ----------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(cls, model: str | Path, **overrides: Any) -> Embedder:
-        """Load an asset name, a local folder (a saved Embedder keeps its settings) or a hub id."""
+        """Load an asset name, a local folder (a saved Embedder keeps its settings) or a hub id.
+
+        A folder's settings never switch on ``trust_remote_code`` (a shared checkpoint with an
+        ``auto_map`` would otherwise run its own Python on load); only ``trust_remote_code=True``
+        passed here does, and a warning says so.
+        """
 
         name = str(model)
         source = resolve_model(name)
-        saved = Path(source) / EMBEDDER_FILE
-        settings: dict[str, Any] = json.loads(saved.read_text()) if saved.is_file() else {}
+        settings = _saved_settings(Path(source) / EMBEDDER_FILE)
+        if overrides.get("trust_remote_code"):
+            warnings.warn(
+                f"trust_remote_code=True: loading '{name}' may run Python code shipped with the model", stacklevel=2
+            )
         settings.update({k: v for k, v in overrides.items() if v is not None})
         settings["model"] = name
         st_config = Path(source) / "sentence_bert_config.json"
@@ -187,9 +207,12 @@ class Embedder(nn.Module):
             "dtype": getattr(torch, config.torch_dtype),
             "trust_remote_code": config.trust_remote_code,
         }
-        if config.attn_implementation:
-            kwargs["attn_implementation"] = config.attn_implementation
+        attention = choose_attention(config.attn_implementation, config.bidirectional)
+        if attention:
+            kwargs["attn_implementation"] = attention
         if config.load_in_4bit:
+            from transformers import BitsAndBytesConfig  # noqa: PLC0415 - loads bitsandbytes: only for 4-bit
+
             kwargs["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True,
                 bnb_4bit_quant_type="nf4",
@@ -206,6 +229,19 @@ class Embedder(nn.Module):
     def pooling(self) -> Pooling:
         assert self.config.pooling is not None
         return self.config.pooling
+
+    @property
+    def takes_instructions(self) -> bool:
+        """Whether queries should carry ``Instruct: ...\nQuery: ...``: the one answer the kit uses everywhere.
+
+        ``EmbedderConfig.uses_instructions`` decides when set; otherwise yes for decoders
+        (last-token pooling, F2LLM / Qwen3-Embedding style) and for models the kit trained (their
+        queries carried instructions), no for plain encoders such as all-MiniLM-L6-v2, which never
+        saw one (mteb evaluates them without, and the prefix would swamp short queries).
+        """
+        if self.config.uses_instructions is not None:
+            return self.config.uses_instructions
+        return self.pooling == "last" or (Path(str(self.source)) / EMBEDDER_FILE).is_file()
 
     @property
     def dim(self) -> int:
@@ -229,6 +265,8 @@ class Embedder(nn.Module):
             return extra
         extra["position_ids"] = (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
         if self.config.bidirectional:
+            if getattr(self.backbone.config, "_attn_implementation", None) == FLASH:
+                raise ValueError("bidirectional attention needs sdpa or eager; this backbone runs flash_attention_2")
             dtype = next(self.backbone.parameters()).dtype
             dtype = dtype if dtype.is_floating_point else torch.float32
             keys = attention_mask[:, None, None, :].bool()  # (batch, 1, 1, seq): every query sees every real key
@@ -286,6 +324,8 @@ class Embedder(nn.Module):
         self, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules: Sequence[str] | str = "all-linear"
     ) -> None:
         """Wrap the backbone with peft LoRA adapters (QLoRA when loaded with ``load_in_4bit``)."""
+        # peft imports bitsandbytes, which is slow and noisy on a CPU: only when LoRA is asked for
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training  # noqa: PLC0415
 
         if self.config.load_in_4bit:
             self.backbone = prepare_model_for_kbit_training(self.backbone, use_gradient_checkpointing=False)
@@ -299,8 +339,7 @@ class Embedder(nn.Module):
 
     def merged_backbone(self) -> nn.Module:
         """The backbone with any LoRA adapters merged in (what gets saved)."""
-
-        if isinstance(self.backbone, PeftModel):
+        if hasattr(self.backbone, "merge_and_unload"):  # a peft model (see add_lora)
             return self.backbone.merge_and_unload()
         return self.backbone
 
@@ -311,7 +350,9 @@ class Embedder(nn.Module):
         path.mkdir(parents=True, exist_ok=True)
         if self.config.bidirectional:
             warnings.warn(
-                "bidirectional attention is not recorded for transformers/sentence-transformers loaders", stacklevel=2
+                "bidirectional attention is restored by minif2's Embedder.from_pretrained only; transformers and "
+                "sentence-transformers run this backbone causal (README: bidirectional models)",
+                stacklevel=2,
             )
         backbone = self.merged_backbone()
         if self.config.load_in_4bit:
@@ -320,6 +361,7 @@ class Embedder(nn.Module):
         self.tokenizer.save_pretrained(path)
         settings = asdict(self.config)
         settings.pop("model")
+        settings.pop("trust_remote_code")  # never recorded: only a caller's explicit argument turns it on
         settings["load_in_4bit"] = False
         (path / EMBEDDER_FILE).write_text(json.dumps(settings, indent=2))
         self._write_sentence_transformers_files(path)

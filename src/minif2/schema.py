@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -20,11 +21,18 @@ from typing import Any
 
 from datasets import Dataset, Features, Sequence, Value
 
+from minif2.config import MINING
+
 __all__ = [
-    "COLUMNS",
+    "F2LLM_CLASSIFICATION_DATASETS",
+    "F2LLM_CLUSTERING_DATASETS",
+    "F2LLM_FAMILIES",
+    "F2LLM_RETRIEVAL_DATASETS",
     "NUM_NEGATIVES",
     "Sample",
+    "MTEB_TASK_TYPES",
     "TASK_TYPES",
+    "f2llm_family",
     "features",
     "normalize_text",
     "read_unified",
@@ -34,7 +42,16 @@ __all__ = [
 ]
 
 TASK_TYPES = ("retrieval", "classification", "clustering", "sts", "nli", "pair_classification", "reranking")
-COLUMNS = ("query", "positive", "negatives", "task", "source", "instruction")
+# The seven task types of MTEB(eng, v2) (docs/recipe.md §1) -> mteb's TaskMetadata.type names (the leaderboard's).
+MTEB_TASK_TYPES = {
+    "retrieval": "Retrieval",
+    "sts": "STS",
+    "classification": "Classification",
+    "clustering": "Clustering",
+    "pair_classification": "PairClassification",
+    "reranking": "Reranking",
+    "summarization": "Summarization",
+}
 
 # F2LLM has three training families (4.9M retrieval, 0.2M classification, 0.8M clustering);
 # its NLI / STS / QA sources are formatted as retrieval, and so are they here.
@@ -48,7 +65,54 @@ _FAMILY = {
     "clustering": "clustering",
 }
 # hard negatives mined per sample (docs/recipe.md §1): 24 for retrieval and clustering, 1 for classification
-NUM_NEGATIVES = {"retrieval": 24, "clustering": 24, "classification": 1}
+NUM_NEGATIVES = dict(MINING["num_negatives"])
+log = logging.getLogger(__name__)
+
+
+# F2LLM's families by source (file) name, copied from the released code's module-level lists
+# (codefuse-ai/CodeFuse-Embeddings F2LLM/utils.py:8-10, v1; docs/recipe.md §1a). The family decides the
+# in-batch loss (retrieval only) and the negatives per step; NLI, STS and duplicate-question sources are
+# retrieval, and many MTEB classification sets (banking77, emotion, mtop, massive) train as clustering.
+F2LLM_CLASSIFICATION_DATASETS = ("amazon_counterfactual", "amazon_polarity", "imdb", "toxic_conversations", "cola")
+F2LLM_CLUSTERING_DATASETS = (
+    "amazon_reviews", "banking77", "emotion", "mtop_intent", "mtop_domain", "massive_scenario", "massive_intent",
+    "tweet_sentiment_extraction", "arxiv_clustering_p2p", "arxiv_clustering_s2s", "biorxiv_clustering_p2p",
+    "biorxiv_clustering_s2s", "medrxiv_clustering_p2p", "medrxiv_clustering_s2s", "reddit_clustering_p2p",
+    "reddit_clustering_s2s", "stackexchange_clustering_p2p", "stackexchange_clustering_s2s", "twentynewsgroups",
+)  # fmt: skip
+F2LLM_RETRIEVAL_DATASETS = (
+    "arguana", "snli", "mnli", "anli", "paq", "squad", "stackexchange", "msmarco", "natural_questions", "hotpotqa",
+    "fever", "eli5", "fiqa", "bioasq", "nfcorpus", "miracl", "mrtidy", "scifact", "qqp",
+    "stackoverflowdupquestions", "sts12", "sts22", "stsbenchmark", "amazon_qa", "cnn_dm", "coliee", "paq_part2",
+    "pubmedqa", "s2orc_abstract_citation", "s2orc_title_abstract", "s2orc_title_citation", "sentence_compression",
+    "specter", "triviaqa", "xsum", "stackexchange_part2", "stackexchangedupquestions_s2s",
+    "stackexchangedupquestions_p2p",
+)  # fmt: skip
+F2LLM_FAMILIES: dict[str, str] = {
+    **{name: "retrieval" for name in F2LLM_RETRIEVAL_DATASETS},
+    **{name: "classification" for name in F2LLM_CLASSIFICATION_DATASETS},
+    **{name: "clustering" for name in F2LLM_CLUSTERING_DATASETS},
+}
+
+
+def f2llm_family(source: str, negative_columns: list[str]) -> str:
+    """The family F2LLM's released lists give ``source`` (F2LLM/utils.py:8-10, :data:`F2LLM_FAMILIES`).
+
+    A name missing from the lists falls back to the data's shape (one negative column:
+    classification, else retrieval) with a warning; F2LLM v1 would train it like clustering and
+    v2 refuses it (docs/recipe.md §1a). Set ``task`` in the import to choose.
+    """
+    if source in F2LLM_FAMILIES:
+        return F2LLM_FAMILIES[source]
+    guess = "classification" if negative_columns == ["negative_1"] else "retrieval"
+    log.warning(
+        "source '%s' is not in F2LLM's dataset lists (F2LLM/utils.py); treating it as %s from its %d negative "
+        "column(s); set `task` in its import to choose",
+        source,
+        guess,
+        len(negative_columns),
+    )
+    return guess
 
 
 def training_family(task: str) -> str:

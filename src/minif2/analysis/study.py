@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from minif2.analysis.plots import save_figures
 from minif2.analysis.shift import AnalysisConfig, AnalysisResult, Embeddings, analyze
 from minif2.assets import MODEL_ASSETS
-from minif2.config import PROFILES, load_config, profile_path, save_config
+from minif2.config import PROFILES, load_config, profile_path, save_config, staged_folder
 from minif2.instructions import BASE
 from minif2.model import Embedder
 
@@ -215,8 +216,11 @@ def run(cfg: AnalysisConfig) -> AnalysisResult:
 
 
 def main(cfg: AnalysisConfig) -> Path:
-    """The ``minif2 analyze`` stage: :func:`run`, returning the output folder."""
-    run(cfg)
+    """The ``minif2 analyze`` stage: :func:`run` into a staged folder swapped in only on success (a failed
+    rerun leaves the previous output as it was); returns the output folder."""
+    with staged_folder(cfg.out_dir) as staged:
+        run(replace(cfg, out_dir=str(staged)))
+        save_config(cfg, staged / "config.yaml")  # the config as given, not the staged path
     return Path(cfg.out_dir)
 
 

@@ -5,6 +5,7 @@ Modules, in the order the step runs:
 - ``validation``: Reading raw records with errors people can act on, and a strict or lenient mode.
 - ``sources``: Offline raw sources harvested at run time, and hub sources for users with the hub.
 - ``adapters``: Adapters: raw dataset shapes -> F2LLM's one sample shape (query, positive, negatives).
+- ``loaders``: Datasets into samples: a hub id or local parquet/jsonl files, including F2LLM's published layout.
 - ``dedup``: De-duplication of training samples against evaluation data, by normalised-text hashing.
 - ``task_folders``: Held-out evaluation tasks on disk: the contract between the data step and evaluation.
 - ``unify``: Step 01: every source into one sample shape, (query, positive, negatives) + instruction.
@@ -16,7 +17,6 @@ taught in ``notebooks/01_data_unification.ipynb``.
 from __future__ import annotations
 
 from minif2.data.adapters import (
-    HUB_SOURCES,
     SHAPES,
     from_beir,
     from_classification_examples,
@@ -26,9 +26,9 @@ from minif2.data.adapters import (
     from_pairs,
     from_sts,
     import_jsonl,
-    load_hub_source,
 )
 from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
     CODE_LIBRARIES,
     ORIGINS,
@@ -43,6 +43,7 @@ from minif2.data.sources import (
 )
 from minif2.data.task_folders import (
     EVAL_TYPES,
+    TaskFormatError,
     eval_texts,
     list_eval_tasks,
     read_eval_task,
@@ -72,6 +73,7 @@ __all__ = [
     "ORIGINS",
     "SHAPES",
     "SkipReport",
+    "TaskFormatError",
     "UnifyConfig",
     "UnifyError",
     "build_offline",

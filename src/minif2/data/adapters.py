@@ -10,31 +10,29 @@ task instruction of the source attached (queries only, docs/recipe.md §1):
 - :func:`from_classification_labels`    text -> its label's name; 1 other label as negative
 - :func:`from_classification_examples`  text -> another text of its label; 1 of another label
 - :func:`from_clustering`       text -> another text of its cluster; texts of other clusters
-- :func:`from_nli`              premise -> entailed hypothesis; contradictions as hard negatives
+- :func:`from_nli`              premise -> entailed hypothesis; contradictions (QZhou: and neutrals) as negatives
 - :func:`from_sts`              pairs scoring >= threshold, in both directions
 
 :func:`import_jsonl` reads a JSON-lines file for any of these shapes through the
-validation layer (``data/validation.py``). Adapters do not mine negatives (``mining/mine.py``)
+validation layer (``data/validation.py``); ``loaders.py`` reads datasets (hub or local parquet,
+F2LLM's published files) through the same adapters. Adapters do not mine negatives (``mining/mine.py``)
 and do not de-duplicate (``data/dedup.py``). Taught in ``notebooks/01_data_unification.ipynb``.
 """
 
 from __future__ import annotations
 
+import math
 import random
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-
-import datasets
 
 from minif2.data.validation import SkipReport, UnifyError, check_record, read_jsonl, read_tsv
 from minif2.instructions import instruction_for
 from minif2.schema import NUM_NEGATIVES, Sample
 
 __all__ = [
-    "HUB_SOURCES",
     "SHAPES",
     "from_beir",
     "from_classification_examples",
@@ -44,7 +42,6 @@ __all__ = [
     "from_pairs",
     "from_sts",
     "import_jsonl",
-    "load_hub_source",
 ]
 
 
@@ -62,17 +59,18 @@ def from_pairs(
     positive_field: str = "positive",
     task: str = "retrieval",
     instruction: str | None = None,
+    negatives_field: str = "negatives",
 ) -> list[Sample]:
     """(query, document) pairs as retrieval samples; title->body and question->answer are the
-    same rule with other field names (QZhou, docs/recipe.md §2).
+    same rule with other field names (QZhou, docs/recipe.md §2). A row's own hard negatives
+    (a list of texts in ``negatives_field``) are kept; mining may add to them.
 
     >>> from_pairs([{"title": "Tea", "body": "Tea is a drink."}], "t", "title", "body", instruction="")[0].positive
     'Tea is a drink.'
     """
     inst = _instruction(source, task, instruction)
     return [
-        Sample(query=r[query_field], positive=r[positive_field], task=task, source=source, instruction=inst)
-        for r in rows
+        Sample(r[query_field], r[positive_field], list(r.get(negatives_field) or []), task, source, inst) for r in rows
     ]
 
 
@@ -93,7 +91,7 @@ def from_beir(
     report = report if report is not None else SkipReport()
     corpus = {
         r["_id"]: _beir_text(r)
-        for _, r in read_jsonl(folder / "corpus.jsonl", {"_id": str, "text": str}, lenient, report)
+        for _, r in read_jsonl(folder / "corpus.jsonl", {"_id": str, "text": str}, lenient, report, {"title": str})
     }
     queries = {
         r["_id"]: r["text"] for _, r in read_jsonl(folder / "queries.jsonl", {"_id": str, "text": str}, lenient, report)
@@ -107,6 +105,8 @@ def from_beir(
                 score = float(row["score"])
             except ValueError:
                 raise UnifyError(qrels, line, "score", f"wrong type: expected a number, got {row['score']!r}") from None
+            if not math.isfinite(score):
+                raise UnifyError(qrels, line, "score", f"not a number: the value is {row['score']!r}")
             for name, table in (("query-id", queries), ("corpus-id", corpus)):
                 if row[name] not in table:
                     raise UnifyError(
@@ -126,7 +126,7 @@ def from_beir(
 
 
 def _beir_text(row: Row) -> str:
-    title = str(row.get("title") or "").strip()
+    title = (row.get("title") or "").strip()  # read_jsonl checked it is a text when present
     return f"{title} {row['text']}" if title else row["text"]
 
 
@@ -234,8 +234,11 @@ _NLI_LABELS = {
 def from_nli(
     rows: Iterable[Row], source: str, include_neutral: bool = False, instruction: str | None = None
 ) -> list[Sample]:
-    """premise -> entailed hypothesis as positive, the premise's contradictions as hard negatives
-    (QZhou, docs/recipe.md §2; ``include_neutral`` also uses neutral hypotheses as negatives).
+    """premise -> entailed hypothesis as positive, the premise's contradictions as hard negatives.
+
+    ``include_neutral=True`` is QZhou's rule (docs/recipe.md §2): neutral AND contradicting hypotheses
+    are both hard negatives. The default, contradictions only, is the kit's (docs/recipe.md §4): a
+    neutral hypothesis may still be true of the premise.
 
     Labels: entailment/neutral/contradiction or 0/1/2 (MNLI). Premises without an
     entailed hypothesis give no sample.
@@ -243,7 +246,7 @@ def from_nli(
     by_premise: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         label = _NLI_LABELS.get(str(r["label"]).lower())
-        if label is None:
+        if label is None:  # import_jsonl / load_hub_source name the file and line first (_check_row)
             raise ValueError(f"source '{source}': NLI label {r['label']!r} is not one of {sorted(_NLI_LABELS)}")
         by_premise[r["premise"]][label].append(r["hypothesis"])
     inst = _instruction(source, "nli", instruction)
@@ -277,6 +280,35 @@ SHAPES: dict[str, tuple[Callable[..., list[Sample]], dict[str, Any]]] = {
 }
 
 
+def _adapt_rows(
+    shape: str, numbered: Iterable[tuple[int, Any]], where: str | Path, source: str, lenient: bool, report: SkipReport,
+    kwargs: dict[str, Any],
+) -> list[Sample]:  # fmt: skip
+    """Check each ``(line, row)`` of one raw shape (types, texts, NLI labels; naming file, line and field),
+    skip and count bad rows in lenient mode, and adapt the rest. A pairs row may bring its own
+    ``negatives`` (a list of texts); an STS source needs its ``threshold`` option."""
+    if shape == "sts" and "threshold" not in kwargs:
+        hint = "Add `options: {threshold: <score>}` to this import in the unify config"
+        raise UnifyError(where, None, "threshold", "missing option: an STS source needs a score threshold", hint)
+    schema, optional = SHAPES[shape][1], {}
+    if shape == "pairs":
+        schema = {kwargs.get("query_field", "query"): str, kwargs.get("positive_field", "positive"): str}
+        optional = {kwargs.get("negatives_field", "negatives"): list}
+    rows = []
+    for line, row in numbered:
+        try:
+            check_record(row, schema, where, line, optional)
+            if shape == "nli" and str(row["label"]).lower() not in _NLI_LABELS:
+                raise UnifyError(where, line, "label", f"unknown NLI label {row['label']!r}: use {sorted(_NLI_LABELS)}")
+        except UnifyError as err:
+            if not lenient:
+                raise
+            report.add(err)
+            continue
+        rows.append(row)
+    return SHAPES[shape][0](rows, source, **kwargs)
+
+
 def import_jsonl(
     path: str | Path,
     shape: str,
@@ -293,111 +325,5 @@ def import_jsonl(
         return from_beir(path, source, lenient=lenient, report=report, **adapter_kwargs)
     if shape not in SHAPES:
         raise ValueError(f"unknown shape '{shape}' for {path}: expected one of {sorted(SHAPES) + ['beir']}")
-    adapter, schema = SHAPES[shape]
-    if shape == "pairs":
-        schema = {
-            adapter_kwargs.get("query_field", "query"): str,
-            adapter_kwargs.get("positive_field", "positive"): str,
-        }
-    rows = [row for _, row in read_jsonl(path, schema, lenient, report)]
-    return adapter(rows, source, **adapter_kwargs)
-
-
-# name -> keyword arguments of load_hub_source (hub ids as published; not verified offline)
-HUB_SOURCES: dict[str, dict[str, Any]] = {
-    "f2llm": {"path": "codefuse-ai/F2LLM", "shape": "f2llm"},  # F2LLM's 6M samples, one parquet per source
-    "stsbenchmark": {"path": "sentence-transformers/stsb", "shape": "sts", "threshold": 0.8},  # scores in [0, 1]
-    "all_nli": {"path": "sentence-transformers/all-nli", "config_name": "pair-class", "shape": "nli"},  # SNLI + MNLI
-    "banking77": {"path": "mteb/banking77", "shape": "classification_labels", "label_field": "label_text"},
-}
-_NEGATIVE = re.compile(r"^negative_(\d+)$")
-
-
-def _local_builder(path: str, data_files: Any) -> tuple[str, Any]:
-    """A local file or folder of files -> (``json`` | ``parquet``, data_files), else unchanged."""
-    p = Path(path)
-    if p.is_file():
-        return ("parquet" if p.suffix == ".parquet" else "json"), str(p)
-    if p.is_dir() and data_files is None:
-        files = sorted(str(f) for f in p.glob("*.parquet")) or sorted(str(f) for f in p.glob("*.jsonl"))
-        if files:
-            return ("parquet" if files[0].endswith(".parquet") else "json"), files
-    return path, data_files
-
-
-def _f2llm_samples(
-    rows: Any, source: str, task: str | None, where: str, lenient: bool, report: SkipReport
-) -> list[Sample]:
-    """F2LLM parquet rows -> samples: passage -> positive, negative_1..N -> negatives (in order)."""
-    negative_columns = sorted((c for c in rows.column_names if _NEGATIVE.match(c)), key=lambda c: int(c.split("_")[1]))
-    if task is None:  # F2LLM stores one negative for classification and 24 otherwise
-        task = "classification" if negative_columns == ["negative_1"] else "retrieval"
-    instruction = instruction_for(source, task)
-    schema = {"query": str, "passage": str, **{c: str for c in negative_columns}}
-    out = []
-    for number, row in enumerate(rows, start=1):
-        try:
-            check_record(row, schema, where, number)
-        except UnifyError as err:
-            if not lenient:
-                raise
-            report.add(err)
-            continue
-        out.append(Sample(row["query"], row["passage"], [row[c] for c in negative_columns], task, source, instruction))
-    return out
-
-
-def load_hub_source(
-    path: str,
-    shape: str,
-    source: str,
-    split: str = "train",
-    data_files: Any = None,
-    config_name: str | None = None,
-    columns: dict[str, str] | None = None,
-    task: str | None = None,
-    lenient: bool = False,
-    report: SkipReport | None = None,
-    **adapter_kwargs: Any,
-) -> list[Sample]:
-    """Load a dataset (hub id, or a local parquet/jsonl file or folder) and adapt it to samples.
-
-    ``shape`` is ``f2llm`` or one of ``adapters.SHAPES``; ``columns`` renames columns first
-    (e.g. ``{"title": "query", "body": "positive"}``). Rows are validated like a jsonl import:
-    errors name the dataset, split, row number and field.
-    """
-
     report = report if report is not None else SkipReport()
-    builder, files = _local_builder(path, data_files)
-    try:
-        rows = datasets.load_dataset(builder, config_name, data_files=files, split=split)
-    except Exception as err:  # noqa: BLE001 - datasets raises many types; say what to do
-        raise UnifyError(
-            path,
-            None,
-            None,
-            f"cannot load dataset: {type(err).__name__}: {err}",
-            "check the id/path and split; offline, point `path` at local parquet or jsonl files",
-        ) from err
-    if columns:
-        rows = rows.rename_columns(columns)
-    where = f"{path} [{split}]"
-    if shape == "f2llm":
-        return _f2llm_samples(rows, source, task, where, lenient, report)
-    if shape not in SHAPES:
-        raise ValueError(f"unknown shape '{shape}' for {path}: expected 'f2llm' or one of {sorted(SHAPES)}")
-    adapter, schema = SHAPES[shape]
-    if shape == "pairs":
-        schema = {
-            adapter_kwargs.get("query_field", "query"): str,
-            adapter_kwargs.get("positive_field", "positive"): str,
-        }
-    valid = []
-    for number, row in enumerate(rows, start=1):
-        try:
-            valid.append(check_record(row, schema, where, number))
-        except UnifyError as err:
-            if not lenient:
-                raise
-            report.add(err)
-    return adapter(valid, source, **adapter_kwargs)
+    return _adapt_rows(shape, read_jsonl(path, {}, lenient, report), path, source, lenient, report, adapter_kwargs)

@@ -42,6 +42,8 @@ import numpy as np
 from gensim.test.utils import datapath
 from tqdm.auto import tqdm
 
+from minif2.config import repo_root
+
 __all__ = [
     "CODE_LIBRARIES",
     "ORIGINS",
@@ -112,7 +114,7 @@ ORIGINS: dict[str, dict[str, str]] = {
 
 def default_cache_dir() -> Path:
     """``<repo>/data/cache`` in a checkout (git-ignored), else ``~/.cache/minif2/data``."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = repo_root()
     if (repo / "pyproject.toml").is_file():
         return repo / "data" / "cache"
     return Path.home() / ".cache" / "minif2" / "data"

@@ -5,7 +5,7 @@ lists how each source shape is transformed. :func:`main` runs the step:
 
 1. harvest the offline sources and write the held-out evaluation tasks (``data/unify.py``);
 2. import the user's own files or hub datasets, if configured (``data/adapters.py``,
-   ``data/adapters.py``), strictly or leniently (``data/validation.py``);
+   ``data/loaders.py``), strictly or leniently (``data/validation.py``);
 3. de-duplicate the training samples against every evaluation text (``data/dedup.py``);
 4. write ``<out_dir>/unified/`` (one parquet per source + manifest with counts, origins,
    licences, de-dup and skip reports, stats) and ``<out_dir>/eval_tasks/``.
@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shutil
 import statistics
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,18 +31,17 @@ from typing import Any
 import datasets
 import yaml
 
-from minif2.config import PROFILES, from_dict, load_config, profile_path, save_config
+from minif2.config import PROFILES, from_dict, load_config, profile_path, save_config, staged_folder
 from minif2.data.adapters import (
-    HUB_SOURCES,
     from_classification_examples,
     from_classification_labels,
     from_clustering,
     from_pairs,
     from_sts,
     import_jsonl,
-    load_hub_source,
 )
 from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
     CODE_LIBRARIES,
     ORIGINS,
@@ -84,6 +83,7 @@ class ImportSpec:
     hub: str | None = None  # hub id or local parquet/jsonl (datasets.load_dataset), or a HUB_SOURCES name
     split: str = "train"  # dataset split (hub) / qrels split (beir)
     options: dict[str, Any] = field(default_factory=dict)  # adapter keywords: threshold, query_field, seed, ...
+    task: str | None = None  # shape f2llm: override the family F2LLM's lists give `name` (schema.F2LLM_FAMILIES)
 
 
 @dataclass
@@ -118,6 +118,8 @@ def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipRepor
         if spec.hub is not None:
             kwargs = {**HUB_SOURCES.get(spec.hub, {"path": spec.hub, "shape": spec.shape}), **spec.options}
             kwargs.setdefault("shape", spec.shape)
+            if spec.task is not None:
+                kwargs["task"] = spec.task
             out[spec.name] = load_hub_source(
                 source=spec.name, split=spec.split, lenient=lenient, report=report, **kwargs
             )
@@ -317,13 +319,25 @@ def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sam
 
 
 def main(cfg: UnifyConfig) -> Path:
-    """Build ``<out_dir>/unified`` and ``<out_dir>/eval_tasks``; return ``<out_dir>``."""
+    """Build ``<out_dir>/unified`` and ``<out_dir>/eval_tasks``; return ``<out_dir>``.
+
+    Both are built in temporary folders and swapped in only when everything succeeded, so a
+    failed rerun leaves the previous output as it was (``config.staged_folder``).
+    """
     out = Path(cfg.out_dir)
-    unified, eval_root = out / "unified", out / "eval_tasks"
-    for folder in (unified, eval_root):  # a rerun must not mix old files in
-        if folder.exists():
-            shutil.rmtree(folder)
-    eval_root.mkdir(parents=True)
+    with staged_folder(out / "unified") as unified, staged_folder(out / "eval_tasks") as eval_root:
+        _build(cfg, unified, eval_root)
+    return out
+
+
+def _warn_empty(empty: list[str], before: dict[str, int]) -> None:
+    """Say on the console which sources gave no sample (the manifest lists them too)."""
+    for source in empty:
+        why = "it had no valid record" if not before.get(source) else "de-duplication removed every sample"
+        print(f"warning: source '{source}' gave no training samples ({why}); it is left out", file=sys.stderr)
+
+
+def _build(cfg: UnifyConfig, unified: Path, eval_root: Path) -> None:
     samples, fragment = build_offline(cfg, eval_root) if cfg.offline_sources else ({}, {"eval_tasks": {}})
     skips = SkipReport()
     samples.update(import_sources(cfg.imports, cfg.lenient, skips))
@@ -352,7 +366,7 @@ def main(cfg: UnifyConfig) -> Path:
         f"de-duplication against {dedup.eval_texts} eval texts removed {dedup.to_dict()['total_removed']} samples"
         + (f"; lenient mode skipped {skips.total} records {dict(skips.counts)}" if skips.total else "")
     )
-    return out
+    _warn_empty(empty, manifest["before_dedup"])
 
 
 def cli(argv: list[str] | None = None) -> int:

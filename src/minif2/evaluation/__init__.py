@@ -15,8 +15,8 @@ taught in ``notebooks/04_mteb_scoring.ipynb``.
 from __future__ import annotations
 
 from minif2.evaluation.evaluate import FAST_SUITE, EvalConfig, cli, evaluate_models, main, model_label, resolve_tasks
-from minif2.evaluation.mteb_model import F2LLM_PROMPTS, MtebEmbedder, model_revision, uses_instructions
-from minif2.evaluation.mteb_tasks import LOCAL_TASK_TYPES, MTEB_TYPE, TaskFormatError, load_local_task, load_local_tasks
+from minif2.evaluation.mteb_model import F2LLM_PROMPTS, MtebEmbedder, model_revision
+from minif2.evaluation.mteb_tasks import LOCAL_TASK_TYPES, MTEB_TYPE, load_local_task, load_local_tasks
 from minif2.evaluation.report import PAPER_MTEB_ENG_V2, RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
 from minif2.evaluation.retrieval import RetrievalCurve, ndcg_at_k, retrieval_score
 
@@ -30,7 +30,6 @@ __all__ = [
     "PAPER_MTEB_ENG_V2",
     "RESULT_COLUMNS",
     "RetrievalCurve",
-    "TaskFormatError",
     "category_averages",
     "cli",
     "evaluate_models",
@@ -44,5 +43,4 @@ __all__ = [
     "plot_scores",
     "resolve_tasks",
     "retrieval_score",
-    "uses_instructions",
 ]

@@ -25,8 +25,9 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ import mteb
 import pandas as pd
 from tqdm.auto import tqdm
 
-from minif2.config import PROFILES, load_config, profile_path, save_config
+from minif2.config import PROFILES, load_config, profile_path, save_config, staged_folder
 from minif2.evaluation.mteb_model import MtebEmbedder
 from minif2.evaluation.mteb_tasks import load_local_tasks
 from minif2.evaluation.report import RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
@@ -77,8 +78,8 @@ class EvalConfig:
     )
     max_length_tokens: int | None = None  # None: the model's own (F2LLM trains at 1024; its mteb entry allows 8192)
     torch_dtype: str | None = None  # None: the Embedder's default (float32); "bfloat16" on a GPU, as F2LLM
-    use_cache: bool = True  # mteb's result cache, keyed by model name + weights-hash revision
-    cache_dir: str | None = None  # None: <out_dir>/mteb_cache
+    use_cache: bool = True  # mteb's result cache, keyed by model name + weights-hash revision, one folder per seed
+    cache_dir: str | None = None  # None: <out_dir>/mteb_cache (results go to <cache_dir>/seed-<seed>)
     seed: int = 42  # mteb's task seed (classification few-shot draws, clustering bootstraps)
     max_rows_per_task: int | None = None  # local tasks only: a seeded sample of test rows / queries (quick looks)
     plot: bool = True
@@ -114,10 +115,11 @@ def resolve_tasks(spec: str, seed: int = 42, max_rows: int | None = None) -> lis
 
 
 def _cache(cfg: EvalConfig) -> Any:
-
+    """mteb's result cache in ``<cache_dir>/seed-<seed>``: mteb keys cached scores by model and task but
+    not by the evaluation seed, so a changed seed must not get the old score back."""
     if not cfg.use_cache:
         return None
-    return mteb.ResultCache(cache_path=cfg.cache_dir or Path(cfg.out_dir) / "mteb_cache")
+    return mteb.ResultCache(cache_path=Path(cfg.cache_dir or Path(cfg.out_dir) / "mteb_cache") / f"seed-{cfg.seed}")
 
 
 def _run_one(model: MtebEmbedder, task: Any, cache: Any, batch_size: int) -> Any:
@@ -200,10 +202,20 @@ def evaluate_models(
 def main(cfg: EvalConfig) -> Path:
     """Score ``cfg.models`` on ``cfg.tasks``; write results.csv/.json, category averages, the paper's numbers,
     a plot."""
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with staged_folder(cfg.out_dir) as staged:  # a failed rerun leaves the previous results as they were
+        _write_results(cfg, staged)
+    return Path(cfg.out_dir)
+
+
+def _write_results(cfg: EvalConfig, out: Path) -> None:
+    """Score and write everything into ``out`` (the staged folder); the previous cache is carried over."""
     save_config(cfg, out / "eval_config.yaml")
-    results = evaluate_models(list(cfg.models), cfg.tasks, labels=cfg.labels or None, cfg=cfg)
+    run_cfg = cfg
+    if cfg.cache_dir is None and cfg.use_cache:
+        if (Path(cfg.out_dir) / "mteb_cache").is_dir():
+            shutil.copytree(Path(cfg.out_dir) / "mteb_cache", out / "mteb_cache")
+        run_cfg = replace(cfg, cache_dir=str(out / "mteb_cache"))
+    results = evaluate_models(list(cfg.models), cfg.tasks, labels=cfg.labels or None, cfg=run_cfg)
     results.to_csv(out / "results.csv", index=False)
     (out / "results.json").write_text(json.dumps(results.to_dict("records"), indent=2))
     averages = category_averages(results)
@@ -211,9 +223,8 @@ def main(cfg: EvalConfig) -> Path:
     paper_comparison(averages).to_csv(out / "paper_comparison.csv", index=False)
     if cfg.plot:
         plt.close(plot_scores(results, out / "scores.png", title=f"MTEB main score per task ({cfg.tasks})"))
-    print(f"scored {results['model'].nunique()} model(s) on {results['task'].nunique()} task(s) -> {out}")
+    print(f"scored {results['model'].nunique()} model(s) on {results['task'].nunique()} task(s) -> {cfg.out_dir}")
     print(averages.round(2).to_string(index=False))
-    return out
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -33,9 +33,9 @@ from mteb.models.model_meta import ModelMeta
 from mteb.types import PromptType
 
 from minif2.instructions import mteb_instructions
-from minif2.model import EMBEDDER_FILE, Embedder
+from minif2.model import Embedder
 
-__all__ = ["F2LLM_PROMPTS", "MtebEmbedder", "model_revision", "uses_instructions"]
+__all__ = ["F2LLM_PROMPTS", "MtebEmbedder", "model_revision"]
 
 # F2LLM's instruction per MTEB(eng, v2) task name, exactly as its mteb registry entry uses them.
 F2LLM_PROMPTS: dict[str, str] = mteb_instructions()
@@ -58,13 +58,6 @@ def model_revision(embedder: Embedder, instructions: bool) -> str:
     return digest.hexdigest()[:16]
 
 
-def uses_instructions(embedder: Embedder) -> bool:
-    """Default for ``instructions=None``: on for decoders (F2LLM-style, last-token pooling) and for
-    models the kit trained (their queries carried instructions); off for plain encoders such as
-    all-MiniLM-L6-v2, which never saw one (mteb evaluates them without)."""
-    return embedder.config.pooling == "last" or (Path(embedder.source) / EMBEDDER_FILE).is_file()
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "model"
 
@@ -75,7 +68,7 @@ class MtebEmbedder(AbsEncoder):
     Args:
         embedder: the model, or anything :meth:`Embedder.from_pretrained` accepts.
         label: display name (the ``model`` column of results); defaults to the model name.
-        instructions: put task instructions on queries; ``None`` decides by :func:`uses_instructions`.
+        instructions: put task instructions on queries; ``None``: ``embedder.takes_instructions``.
         prompts: task name -> instruction, looked up before a task's own prompt (F2LLM's table).
 
     Example::
@@ -99,7 +92,7 @@ class MtebEmbedder(AbsEncoder):
             embedder = Embedder.from_pretrained(embedder, **embedder_overrides)
         self.model = embedder
         self.label = label or embedder.config.model
-        self.instructions = uses_instructions(embedder) if instructions is None else instructions
+        self.instructions = embedder.takes_instructions if instructions is None else instructions
         self.prompts_dict = dict(F2LLM_PROMPTS if prompts is None else prompts)
         self.revision = model_revision(embedder, self.instructions)
         n_params = sum(p.numel() for p in embedder.backbone.parameters())

@@ -1,23 +1,14 @@
 """Local evaluation tasks: plain files on disk -> real ``mteb`` task objects.
 
 So that anyone can score a model on their own data, offline, with MTEB's own scoring
-code (docs/recipe.md §1a: F2LLM is evaluated with ``mteb``). A task is a folder with a
-``task.json`` ``{"name", "type", "instruction", "source"}`` and, by type:
-
-============== ============================================================ ===========================
-type           files                                                        main score (mteb)
-============== ============================================================ ===========================
-retrieval      BEIR: ``corpus.jsonl`` {_id,title,text}, ``queries.jsonl``   nDCG@10
-               {_id,text}, ``qrels/test.tsv`` (or ``qrels.tsv``) with the
-               header ``query-id<TAB>corpus-id<TAB>score``
-sts            ``test.jsonl`` {sentence1, sentence2, score} (any range)     Spearman of cosine
-classification ``train.jsonl`` + ``test.jsonl`` {text, label}               accuracy (logistic regr.)
-clustering     ``test.jsonl`` {text, label}                                 v-measure (mini-batch k-means)
-pair_classif.  ``test.jsonl`` {sentence1, sentence2, label in {0, 1}}       average precision (cosine)
-============== ============================================================ ===========================
+code (docs/recipe.md §1a: F2LLM is evaluated with ``mteb``). The folder format, and the one
+reader that checks it, live in ``data/task_folders.py``; the main score of each type is
+mteb's (nDCG@10, Spearman of cosine, accuracy, v-measure, average precision, MAP@1000 for
+reranking as in MTEB(eng, v2)'s reranking tasks, Spearman of cosine for summarisation).
 
 Each loader returns an instance of a subclass of mteb's own ``AbsTaskRetrieval`` /
-``AbsTaskSTS`` / ... so every number is computed by mteb. The task's instruction is
+``AbsTaskSTS`` / ``AbsTaskReranking`` / ``AbsTaskSummarization`` / ... so every number is
+computed by mteb, for all seven task types of MTEB(eng, v2). The task's instruction is
 stored as its metadata ``prompt`` (empty: ``instructions.instruction_for`` its name
 or type); the model wrapper (``evaluation/mteb_model.py``) puts it on
 queries only. Files are checked as they are read; an error names the file, the line
@@ -29,9 +20,7 @@ and does not run models (``evaluation/evaluate.py``). Taught in ``notebooks/04_m
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -42,88 +31,26 @@ from mteb.abstasks.pair_classification import AbsTaskPairClassification
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
+from mteb.abstasks.text import reranking as mteb_reranking
+from mteb.abstasks.text.summarization import AbsTaskSummarization
 
+from minif2.data.task_folders import EVAL_TYPES, TaskFormatError, read_eval_task
 from minif2.instructions import instruction_for
+from minif2.schema import MTEB_TASK_TYPES
 
-__all__ = ["LOCAL_TASK_TYPES", "MTEB_TYPE", "TaskFormatError", "load_local_task", "load_local_tasks"]
+__all__ = ["LOCAL_TASK_TYPES", "MTEB_TYPE", "load_local_task", "load_local_tasks"]
 
-# kit task type -> mteb TaskMetadata.type (the category names of the MTEB leaderboard)
-MTEB_TYPE = {
-    "retrieval": "Retrieval",
-    "sts": "STS",
-    "classification": "Classification",
-    "clustering": "Clustering",
-    "pair_classification": "PairClassification",
-}
-LOCAL_TASK_TYPES = tuple(MTEB_TYPE)
+LOCAL_TASK_TYPES = EVAL_TYPES  # the local folder formats (data/task_folders.py)
+MTEB_TYPE = {kind: MTEB_TASK_TYPES[kind] for kind in LOCAL_TASK_TYPES}
 _MAIN_SCORE = {
     "retrieval": "ndcg_at_10",
     "sts": "cosine_spearman",
     "classification": "accuracy",
     "clustering": "v_measure",
     "pair_classification": "similarity_ap",
+    "reranking": "map_at_1000",  # as mteb's AskUbuntuDupQuestions / StackOverflowDupQuestions
+    "summarization": "cosine_spearman",  # as mteb's SummEvalSummarization.v2
 }
-_FIELDS = {  # (file, fields every row must have), per type
-    "sts": [("test.jsonl", ("sentence1", "sentence2", "score"))],
-    "classification": [("train.jsonl", ("text", "label")), ("test.jsonl", ("text", "label"))],
-    "clustering": [("test.jsonl", ("text", "label"))],
-    "pair_classification": [("test.jsonl", ("sentence1", "sentence2", "label"))],
-}
-
-
-class TaskFormatError(ValueError):
-    """A task folder or file does not follow the format above; the message says where and what to fix."""
-
-
-# ------------------------------------------------------------------ reading files
-def _read_jsonl(path: Path, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Rows of a jsonl file, each checked for ``fields``; blank lines are skipped."""
-    if not path.is_file():
-        raise TaskFormatError(
-            f"{path} is missing: a task of this type needs it (one JSON object per line with {list(fields)})."
-        )
-    rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise TaskFormatError(
-                f"{path}:{line_no}: not valid JSON ({err.msg}); each line must be one JSON object."
-            ) from None
-        missing = [f for f in fields if not isinstance(row, dict) or f not in row]
-        if missing:
-            raise TaskFormatError(f"{path}:{line_no}: missing field(s) {missing}; every row needs {list(fields)}.")
-        rows.append(row)
-    if not rows:
-        raise TaskFormatError(f"{path} has no rows: a task needs at least one example.")
-    return rows
-
-
-def _read_qrels(folder: Path) -> tuple[Path, dict[str, dict[str, int]]]:
-    """``qrels/test.tsv`` (BEIR) or ``qrels.tsv`` -> {query-id: {corpus-id: score}}."""
-    path = next((p for p in (folder / "qrels" / "test.tsv", folder / "qrels.tsv") if p.is_file()), None)
-    if path is None:
-        raise TaskFormatError(
-            f"{folder}: qrels/test.tsv (or qrels.tsv) is missing: a retrieval task needs relevance judgements."
-        )
-    qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t")
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:3]] != ["query-id", "corpus-id", "score"]:
-            raise TaskFormatError(f"{path}:1: the header must be 'query-id<TAB>corpus-id<TAB>score', got {header}.")
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) < 3:
-                raise TaskFormatError(f"{path}:{line_no}: expected 3 tab-separated columns, got {len(row)}.")
-            try:
-                qrels.setdefault(row[0], {})[row[1]] = int(float(row[2]))
-            except ValueError:
-                raise TaskFormatError(f"{path}:{line_no}: score '{row[2]}' is not a number.") from None
-    return path, qrels
 
 
 def _fingerprint(folder: Path) -> str:
@@ -171,6 +98,7 @@ class _LocalTask:
 
     def __init__(self, folder: Path, spec: dict[str, Any], seed: int = 42, max_rows: int | None = None) -> None:
         self.folder = folder
+        self.local_data = spec  # read and checked by data.task_folders.read_eval_task
         self.max_rows = max_rows
         self.metadata = _metadata(spec, folder)
         if max_rows is not None:
@@ -195,22 +123,14 @@ class LocalRetrievalTask(_LocalTask, AbsTaskRetrieval):
     """BEIR folder; documents are ``(title + " " + text).strip()``, as mteb builds them."""
 
     def _load(self) -> Any:
-        corpus = _read_jsonl(self.folder / "corpus.jsonl", ("_id", "text"))
-        queries = _read_jsonl(self.folder / "queries.jsonl", ("_id", "text"))
-        qrels_path, qrels = _read_qrels(self.folder)
-        doc_ids, query_ids = {str(r["_id"]) for r in corpus}, {str(r["_id"]) for r in queries}
-        unknown_q = sorted(set(qrels) - query_ids)
-        unknown_d = sorted({d for docs in qrels.values() for d in docs} - doc_ids)
-        if unknown_q or unknown_d:
-            raise TaskFormatError(
-                f"{qrels_path}: ids not found in queries.jsonl {unknown_q[:5]} / corpus.jsonl {unknown_d[:5]} "
-                f"({len(unknown_q)} query ids, {len(unknown_d)} corpus ids); every id in qrels must exist."
-            )
-        corpus_ds = Dataset.from_list(
-            [{"id": str(r["_id"]), "title": str(r.get("title") or ""), "text": str(r["text"])} for r in corpus]
-        )
-        query_ds = Dataset.from_list([{"id": str(r["_id"]), "text": str(r["text"])} for r in queries])
-        split = {"corpus": corpus_ds, "queries": query_ds, "relevant_docs": qrels, "top_ranked": None}
+        corpus = [{"id": i, "title": r["title"], "text": r["text"]} for i, r in self.local_data["corpus"].items()]
+        queries = [{"id": i, "text": text} for i, text in self.local_data["queries"].items()]
+        split = {
+            "corpus": Dataset.from_list(corpus),
+            "queries": Dataset.from_list(queries),
+            "relevant_docs": self.local_data["qrels"],
+            "top_ranked": None,
+        }
         return {"default": {"test": split}}
 
     def _shrink(self, data: Any, n: int) -> Any:
@@ -231,25 +151,11 @@ class LocalSTSTask(_LocalTask, AbsTaskSTS):
     """Sentence pairs with a gold score in any range; mteb reports the Spearman correlation of cosine."""
 
     def _load(self) -> Any:
-        rows = _read_jsonl(self.folder / "test.jsonl", _FIELDS["sts"][0][1])
+        rows = self.local_data["test"]
         scores = [float(r["score"]) for r in rows]
         self.min_score, self.max_score = min(scores), max(scores)  # only rescales; Spearman is unchanged
-        if self.max_score == self.min_score:
-            raise TaskFormatError(
-                f"{self.folder / 'test.jsonl'}: every 'score' equals {self.min_score}; a correlation needs "
-                f"varied scores."
-            )
-        return DatasetDict(
-            {
-                "test": Dataset.from_dict(
-                    {
-                        "sentence1": [str(r["sentence1"]) for r in rows],
-                        "sentence2": [str(r["sentence2"]) for r in rows],
-                        "score": scores,
-                    }
-                )
-            }
-        )
+        columns = {"sentence1": [r["sentence1"] for r in rows], "sentence2": [r["sentence2"] for r in rows]}
+        return DatasetDict({"test": Dataset.from_dict({**columns, "score": scores})})
 
 
 def _labelled(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -260,14 +166,7 @@ class LocalClassificationTask(_LocalTask, AbsTaskClassification):
     """mteb's protocol: 10 experiments, each a logistic regression on 8 train samples per label (its seeds)."""
 
     def _load(self) -> Any:
-        train = _read_jsonl(self.folder / "train.jsonl", ("text", "label"))
-        test = _read_jsonl(self.folder / "test.jsonl", ("text", "label"))
-        unseen = sorted({str(r["label"]) for r in test} - {str(r["label"]) for r in train})
-        if unseen:
-            raise TaskFormatError(
-                f"{self.folder / 'test.jsonl'}: label(s) {unseen[:5]} never occur in train.jsonl; the "
-                f"classifier cannot predict them."
-            )
+        train, test = self.local_data["train"], self.local_data["test"]
         # integer ids in sorted label order: mteb's binary metrics (average precision) assume labels 0/1
         self.label_names = sorted({str(r["label"]) for r in train})
         ids = {name: i for i, name in enumerate(self.label_names)}
@@ -287,9 +186,7 @@ class LocalClusteringTask(_LocalTask, AbsTaskClustering):
     max_fraction_of_documents_to_embed = None
 
     def _load(self) -> Any:
-        rows = _read_jsonl(self.folder / "test.jsonl", ("text", "label"))
-        if len({str(r["label"]) for r in rows}) < 2:
-            raise TaskFormatError(f"{self.folder / 'test.jsonl'}: needs at least 2 different labels to cluster.")
+        rows = self.local_data["test"]
         self.max_documents_per_cluster = min(len(rows), AbsTaskClustering.max_documents_per_cluster)
         return DatasetDict({"test": Dataset.from_dict(_labelled(rows))})
 
@@ -298,22 +195,45 @@ class LocalPairClassificationTask(_LocalTask, AbsTaskPairClassification):
     """Sentence pairs labelled 1 (same meaning / duplicate) or 0; mteb reports average precision of cosine."""
 
     def _load(self) -> Any:
-        path = self.folder / "test.jsonl"
-        rows = _read_jsonl(path, _FIELDS["pair_classification"][0][1])
-        bad = sorted({r["label"] for r in rows} - {0, 1})
-        if bad:
-            raise TaskFormatError(f"{path}: 'label' must be 0 or 1, found {bad[:5]}.")
-        return DatasetDict(
-            {
-                "test": Dataset.from_dict(
-                    {
-                        "sentence1": [str(r["sentence1"]) for r in rows],
-                        "sentence2": [str(r["sentence2"]) for r in rows],
-                        "labels": [int(r["label"]) for r in rows],
-                    }
-                )
-            }
-        )
+        rows = self.local_data["test"]
+        columns = {"sentence1": [r["sentence1"] for r in rows], "sentence2": [r["sentence2"] for r in rows]}
+        return DatasetDict({"test": Dataset.from_dict({**columns, "labels": [int(r["label"]) for r in rows]})})
+
+
+class LocalRerankingTask(_LocalTask, mteb_reranking.AbsTaskReranking):
+    """Each query with its positive and negative candidates, ranked by cosine; mteb reports MAP and MRR.
+
+    The rows are mteb's reranking rows; mteb's own ``transform_old_dataset_format`` turns them into
+    a retrieval split whose ``top_ranked`` lists are the candidates (a name in mteb's
+    ``OLD_FORMAT_RERANKING_TASKS`` selects that path, as mteb's deprecation note says).
+    """
+
+    def _load(self) -> Any:
+        rows = self.local_data["test"]
+        columns = {name: [r[name] for r in rows] for name in ("query", "positive", "negative")}
+        test = Dataset.from_dict(columns)
+        if self.max_rows is not None:
+            test = test.shuffle(seed=self.seed).select(range(min(self.max_rows, len(test))))
+        if self.metadata.name not in mteb_reranking.OLD_FORMAT_RERANKING_TASKS:
+            mteb_reranking.OLD_FORMAT_RERANKING_TASKS.append(self.metadata.name)
+        self.transform_old_dataset_format(DatasetDict({"test": test}))
+        return self.dataset
+
+    def _shrink(self, data: Any, n: int) -> Any:
+        return data  # rows were sampled before the transformation
+
+
+class LocalSummarizationTask(_LocalTask, AbsTaskSummarization):
+    """Machine summaries with human scores, compared by cosine with the human summaries (SummEval's
+    protocol); mteb reports the Spearman correlation. Scores may use any range (Spearman ignores it)."""
+
+    def _load(self) -> Any:
+        rows = self.local_data["test"]
+        scores = [float(x) for r in rows for x in r["relevance"]]
+        self.min_score, self.max_score = min(scores), max(scores)  # type: ignore[assignment]
+        columns = {name: [r[name] for r in rows] for name in ("text", "human_summaries", "machine_summaries")}
+        relevance = [[float(x) for x in r["relevance"]] for r in rows]
+        return DatasetDict({"test": Dataset.from_dict({**columns, "relevance": relevance})})
 
 
 _CLASSES: dict[str, type[_LocalTask]] = {
@@ -322,34 +242,21 @@ _CLASSES: dict[str, type[_LocalTask]] = {
     "classification": LocalClassificationTask,
     "clustering": LocalClusteringTask,
     "pair_classification": LocalPairClassificationTask,
+    "reranking": LocalRerankingTask,
+    "summarization": LocalSummarizationTask,
 }
 
 
 # ------------------------------------------------------------------ public API
-def load_local_task(folder: str | Path, seed: int = 42, check: bool = True, max_rows: int | None = None) -> Any:
-    """One task folder -> an mteb task object (data read, and checked, now unless ``check=False``).
+def load_local_task(folder: str | Path, seed: int = 42, max_rows: int | None = None) -> Any:
+    """One task folder -> an mteb task object, its files read and checked now (``read_eval_task``).
 
     Build a FRESH task for every model: mteb seeds a task's sampling (classification
     few-shot draws, clustering bootstraps) once, when the task is created.
     """
-    folder = Path(folder)
-    spec_path = folder / "task.json"
-    if not spec_path.is_file():
-        raise TaskFormatError(
-            f"{spec_path} is missing: every task folder needs a task.json with name, type, instruction, source."
-        )
-    try:
-        spec = json.loads(spec_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise TaskFormatError(f"{spec_path}:{err.lineno}: not valid JSON ({err.msg}).") from None
-    for key in ("name", "type"):
-        if not spec.get(key):
-            raise TaskFormatError(f"{spec_path}: field '{key}' is missing or empty.")
-    if spec["type"] not in _CLASSES:
-        raise TaskFormatError(f"{spec_path}: field 'type' is '{spec['type']}'; expected one of {list(_CLASSES)}.")
-    task = _CLASSES[spec["type"]](folder, spec, seed=seed, max_rows=max_rows)
-    if check:
-        task.load_data()
+    files = read_eval_task(folder)
+    task = _CLASSES[files["type"]](Path(folder), files, seed=seed, max_rows=max_rows)
+    task.load_data()  # now: mteb unloads (and forgets the metadata of) only data that it loaded itself
     return task
 
 
@@ -360,13 +267,17 @@ def load_local_tasks(root: str | Path, seed: int = 42, max_rows: int | None = No
         return [load_local_task(root, seed, max_rows=max_rows)]
     if not root.is_dir():
         raise TaskFormatError(
-            f"{root} does not exist: expected a folder of task folders (written by `minif2 unify`) or one task folder."
+            root,
+            None,
+            None,
+            "missing folder: it does not exist",
+            "Give a folder of task folders (written by `minif2 unify`) or one task folder",
         )
     folders = sorted(p for p in root.iterdir() if p.is_dir())
     if not folders:
-        raise TaskFormatError(f"{root} has no task folders: each task is a sub-folder with a task.json.")
+        raise TaskFormatError(root, None, None, "no task folders", "Each task is a sub-folder with a task.json")
     tasks = [load_local_task(p, seed, max_rows=max_rows) for p in folders]
     names = [t.metadata.name for t in tasks]
     if len(set(names)) != len(names):
-        raise TaskFormatError(f"{root}: task names in task.json must be unique, got {names}.")
+        raise TaskFormatError(root, None, "name", f"task names in task.json must be unique, got {names}")
     return tasks

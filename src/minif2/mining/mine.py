@@ -6,11 +6,11 @@ of the rest, a candidate is kept when its score is < ``max_score`` = 0.8 AND
 < ``relative_margin`` = 0.95 x the positive's score; the best 24 survivors (1 for
 classification) become the sample's negatives. The steps, each a function:
 
-1. encode   ``search.encode_cached``: corpus once, queries with their instruction.
-2. search   ``search.search``: exact top-k, chunked matmul or faiss.
-3. filter   :func:`exclusion_masks` + :func:`apply_rule`: counts what every filter removes.
-4. select   :func:`select_negatives`: the best ``n`` survivors, best first.
-5. report   ``mining_report``: score distributions, removals, a sample to eyeball.
+1. encode   ``retrieve.encode_cached``: corpus once, queries with their instruction.
+2. search   ``retrieve.search``: exact top-k, chunked matmul or faiss.
+3. filter   ``rule.exclusion_masks`` + ``rule.apply_rule``: counts what every filter removes.
+4. select   ``rule.select_negatives``: the best ``n`` survivors, best first.
+5. report   ``report``: score distributions, removals, a sample to eyeball.
 
 Conventions (where the paper is silent, the kit's choice, stated once):
 - The corpus of a source is the set of its positives plus any negatives already present,
@@ -29,7 +29,7 @@ Conventions (where the paper is silent, the kit's choice, stated once):
 
 sentence-transformers' ``mine_hard_negatives`` skips ``range_min`` candidates AFTER its
 score filters, F2LLM skips ranks BEFORE them: the two agree when either the skip or the
-filters are off (``mining_report.st_kwargs``). Not handled here: cross-encoder
+filters are off (``report.st_kwargs``). Not handled here: cross-encoder
 rescoring, random sampling of negatives. Taught in ``notebooks/02_hard_negative_mining.ipynb``.
 """
 
@@ -47,7 +47,7 @@ import numpy as np
 from datasets import Dataset
 
 from minif2.assets import cache_dir as asset_cache_dir
-from minif2.config import load_config, profile_path, save_config
+from minif2.config import MINING, load_config, profile_path, save_config, staged_folder
 from minif2.mining.report import score_summary
 from minif2.mining.retrieve import Backend, encode_cached, encode_queries, search, teacher_fingerprint
 from minif2.mining.rule import RuleResult, apply_rule, exclusion_masks, select_negatives, source_corpus
@@ -64,13 +64,13 @@ class MiningConfig:
     data_dir: str = "runs/latest/data/unified"  # a unified folder (schema.write_unified)
     out_dir: str = "runs/latest/data/mined"  # written in the same schema, plus mining_report.json
     teacher: str = "minilm"  # F2LLM: Qwen/Qwen3-Embedding-0.6B (hub); kit offline default: all-MiniLM-L6-v2
-    teacher_uses_instructions: bool | None = None  # None: True for last-token (decoder) teachers, False for encoders
+    teacher_uses_instructions: bool | None = None  # None: Embedder.takes_instructions (decoders yes, encoders no)
     teacher_max_length_tokens: int | None = None  # None: the teacher's own (sentence_bert_config, else 1024)
     batch_size: int = 64  # encoding batch
-    top_k: int = 100  # F2LLM: the teacher retrieves the top 100
-    skip_top: int = 5  # F2LLM: ranks 1-5 are dropped (likely false negatives)
-    max_score: float | None = 0.8  # F2LLM: keep score < 0.8; None turns the filter off
-    relative_margin: float | None = 0.95  # F2LLM: keep score < 0.95 x positive score; None: off
+    top_k: int = MINING["top_k"]  # F2LLM: the teacher retrieves the top 100
+    skip_top: int = MINING["skip_top"]  # F2LLM: ranks 1-5 are dropped (likely false negatives)
+    max_score: float | None = MINING["max_score"]  # F2LLM: keep score < 0.8; None turns the filter off
+    relative_margin: float | None = MINING["relative_margin"]  # F2LLM: keep score < 0.95 x positive score; None: off
     num_negatives: dict[str, int] = field(
         default_factory=lambda: dict(NUM_NEGATIVES)
     )  # family -> n: 24, 1 for classification
@@ -102,10 +102,8 @@ def load_teacher(cfg: MiningConfig) -> Any:
 
 
 def uses_instructions(cfg: MiningConfig, teacher: Any) -> bool:
-    """Whether queries are encoded with their instruction. Qwen3-Embedding-style decoders were trained with
-    ``Instruct: ...\\nQuery: ...`` and need it;
-    MiniLM-style encoders never saw it, and the prefix would swamp short queries' embeddings."""
-    return teacher.pooling == "last" if cfg.teacher_uses_instructions is None else cfg.teacher_uses_instructions
+    """``cfg.teacher_uses_instructions`` when set, else the teacher's own answer (``Embedder.takes_instructions``)."""
+    return teacher.takes_instructions if cfg.teacher_uses_instructions is None else cfg.teacher_uses_instructions
 
 
 def _retrieve_and_filter(
@@ -241,12 +239,20 @@ def main(cfg: MiningConfig) -> Path:
 
     Writes the unified schema (``<source>.parquet`` + ``manifest.json``), plus
     ``mining_scores/<source>.parquet`` (per-row teacher scores), ``mining_report.json``
-    (per-filter removals, shortfall counts, score summaries) and ``mining_config.yaml``.
+    (per-filter removals, shortfall counts, score summaries) and ``mining_config.yaml``. The folder
+    is built aside and swapped in only on success: a failed rerun leaves the previous one as it was.
     """
 
-    data_dir, out_dir = Path(cfg.data_dir), Path(cfg.out_dir)
-    if data_dir.resolve() == out_dir.resolve():
+    data_dir, final_dir = Path(cfg.data_dir), Path(cfg.out_dir)
+    if data_dir.resolve() == final_dir.resolve():
         raise ValueError(f"MiningConfig: out_dir must differ from data_dir ({data_dir}); mining writes a new folder.")
+    with staged_folder(final_dir) as out_dir:
+        _mine_into(cfg, data_dir, out_dir)
+    return final_dir
+
+
+def _mine_into(cfg: MiningConfig, data_dir: Path, out_dir: Path) -> None:
+    """:func:`main`'s work, written into ``out_dir`` (the staged folder)."""
     data = read_unified(data_dir)
     teacher = load_teacher(cfg)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else asset_cache_dir() / "embeddings"
@@ -287,7 +293,6 @@ def main(cfg: MiningConfig) -> Path:
     }
     (out_dir / "mining_report.json").write_text(json.dumps(report, indent=2))
     save_config(cfg, out_dir / "mining_config.yaml")
-    return out_dir
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Looking at what mining did: score summaries, plots, a sample to eyeball, and the
 sentence-transformers reference.
 
-``mining.main`` writes ``mining_report.json`` (per-filter removal counts, shortfall
+``mine.main`` writes ``mining_report.json`` (per-filter removal counts, shortfall
 counts, score summaries) and ``mining_scores/<source>.parquet`` (each mined row's
 positive score, negative scores and ranks). The functions here read them back:
 

@@ -33,11 +33,6 @@ from minif2.config import CONFIG_ROOT
 from minif2.model import Embedder
 from minif2.training.prune import train_top_layers
 
-try:  # optional: installed apart (scripts/bootstrap.sh); only the ZeRO-2 backend needs it
-    import deepspeed
-except ImportError:  # pragma: no cover - depends on the machine
-    deepspeed = None
-
 __all__ = ["DeepSpeedBackend", "SingleBackend", "build_embedder", "build_optimizer", "make_backend"]
 
 
@@ -178,6 +173,8 @@ class DeepSpeedBackend(SingleBackend):
     def __init__(self, embedder: Embedder, cfg: Any, total_steps: int) -> None:
 
         on_gpu = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR", "") != "cpu"
+        import deepspeed  # noqa: PLC0415 - optional (installed apart by scripts/bootstrap.sh), slow to import
+
         deepspeed.init_distributed(dist_backend="nccl" if on_gpu else "gloo")
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.is_main = self.rank == 0

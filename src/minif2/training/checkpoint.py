@@ -22,6 +22,7 @@ import os
 import random
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +167,9 @@ def prune_checkpoints(out_dir: str | Path, keep: int) -> list[Path]:
 
 
 class MetricsLog:
-    """Append-only JSONL writer (only the main rank writes)."""
+    """Append-only JSONL writer (only the main rank writes). It never empties a log: a fresh run
+    moves an earlier non-empty log aside (``metrics.jsonl`` -> ``metrics.jsonl.1``, ...) and says so;
+    a resumed run keeps the rows up to its checkpoint (a half-written last line is dropped)."""
 
     def __init__(self, path: str | Path, enabled: bool = True, resume_step: int | None = None) -> None:
         self.path, self.enabled = Path(path), enabled
@@ -174,10 +177,16 @@ class MetricsLog:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is None:
+            if self.path.is_file() and self.path.stat().st_size:
+                kept = _free_name(self.path)
+                os.replace(self.path, kept)
+                warnings.warn(f"{self.path}: a new run starts a new log; the earlier one is now {kept}", stacklevel=2)
             self.path.write_text("")
         elif self.path.is_file():  # keep rows up to the checkpoint, drop the killed tail
-            kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            kept_rows = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step]
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in kept_rows))
+            os.replace(tmp, self.path)
 
     def write(self, row: dict[str, Any]) -> None:
         if self.enabled:
@@ -185,9 +194,31 @@ class MetricsLog:
                 f.write(json.dumps(row) + "\n")
 
 
+def _free_name(path: Path) -> Path:
+    """``path.1``, ``path.2``, ...: the first that does not exist."""
+    n = 1
+    while path.with_name(f"{path.name}.{n}").exists():
+        n += 1
+    return path.with_name(f"{path.name}.{n}")
+
+
 def read_metrics(path: str | Path, split: str | None = None) -> list[dict[str, Any]]:
-    """Rows of a metrics log, optionally only one split (``train`` / ``validation``)."""
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    """Rows of a metrics log, optionally only one split (``train`` / ``validation``).
+
+    A last line cut short (a run killed mid-write) is dropped with a warning; a bad line
+    elsewhere is a ValueError naming the file and line.
+    """
+    path = Path(path)
+    lines = [(n, line) for n, line in enumerate(path.read_text().splitlines(), start=1) if line.strip()]
+    rows = []
+    for i, (number, line) in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if i == len(lines) - 1:
+                warnings.warn(f"{path}, line {number}: dropping a partial last line (killed mid-write)", stacklevel=2)
+                break
+            raise ValueError(f"{path}, line {number}: not valid JSON ({err.msg}); the metrics log is damaged") from None
     return [r for r in rows if split is None or r.get("split") == split]
 
 

@@ -30,6 +30,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
+from minif2.config import TRAINING_4B
 from minif2.schema import training_family
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 GatherMode = Literal["autograd", "no_grad", "detached"]
-TEMPERATURE = 0.05  # docs/recipe.md §1: tau = 0.05, i.e. sentence-transformers' scale = 20
+TEMPERATURE = TRAINING_4B["temperature"]  # docs/recipe.md §1: tau = 0.05, i.e. sentence-transformers' scale = 20
 
 
 def hard_negative_loss(

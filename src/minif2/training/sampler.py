@@ -1,18 +1,26 @@
 """F2LLM's multi-task batch sampler: every micro-batch from ONE source (docs/recipe.md §1, §1a; notebook 03).
 
-At each step one source is picked with probability proportional to the number of
-global batches it has LEFT in the epoch; an exhausted source drops out, so every source
-finishes within the epoch (no source is repeated to fill the others' time). The source
-is drawn from ``random.Random(seed + epoch)``, seeded THE SAME on every rank, as in
-F2LLM's released code (docs/recipe.md §1a): every rank trains the same source at the same step,
-which is what makes the in-batch all-gather of ``losses.gather`` legal. The paper's
-wording ("each GPU independently picks") is not what the code does.
+Two rules pick the source of the next step; both draw from ``random.Random(seed + epoch)``,
+seeded THE SAME on every rank, as F2LLM's released ``MultiLoader`` does (``F2LLM/run.py``,
+docs/recipe.md §1a): every rank trains the same source at the same step, which is what makes
+the in-batch all-gather of ``losses.gather`` legal. The paper's wording ("each GPU
+independently picks") is not what the code does.
+
+- ``rule="f2llm"`` (default, the released code): ``rng.choices(names, weights)`` with each
+  source's weight FIXED for the epoch at its number of batches; a draw that lands on a source
+  with no batch left removes that source and yields nothing. Large sources therefore stay
+  likely to the end while small ones run dry early.
+- ``rule="batches_left"`` (the kit's option): the weight is the number of batches a source has
+  LEFT, so an epoch is a uniform shuffle of all batches and every source runs dry near the end.
 
 Within a source, a seeded per-epoch permutation is cut into global batches of
 ``batch_size * world_size`` consecutive indices; rank r takes the r-th slice of
-``batch_size``, so ranks see different samples. The sampler yields indices only;
-``training/trainer.py`` turns them into rows, and :func:`negatives_for_step` picks the step's
-7 of the 24 mined negatives.
+``batch_size``, so ranks see different samples (accelerate's sharding of each DataLoader).
+As in F2LLM's DataLoaders (``drop_last=False``), the last, partial batch is kept: with one
+process it stays short; with several it is completed from the start of the source's epoch
+order, as accelerate's ``even_batches=True`` does, so every rank gets a full batch.
+The sampler yields indices only; ``training/trainer.py`` turns them into rows, and
+:func:`negatives_for_step` picks the step's k of the 24 mined negatives.
 
 Example, one process, two sources of 4 and 2 samples, batch size 2::
 
@@ -35,10 +43,23 @@ from typing import Any
 
 import numpy as np
 
+from minif2.config import MINING
 from minif2.model import DEFAULT_QUERY_TEMPLATE, format_query
 from minif2.schema import read_unified, training_family
 
-__all__ = ["MicroBatch", "SourceBatchSampler", "TrainingData", "load_training_data", "negatives_for_step"]
+__all__ = [
+    "NEGATIVES_PER_STEP",
+    "NEGATIVES_PER_STEP_V2",
+    "SAMPLER_RULES",
+    "MicroBatch",
+    "SourceBatchSampler",
+    "TrainingData",
+    "load_training_data",
+    "negatives_for_step",
+    "negatives_per_step",
+]
+
+SAMPLER_RULES = ("f2llm", "batches_left")  # fixed weights (F2LLM/run.py MultiLoader) | batches left (kit option)
 
 
 class SourceBatchSampler:
@@ -47,11 +68,13 @@ class SourceBatchSampler:
     Args:
         source_sizes: ``{source: number of samples}``; the order is part of the seed.
         batch_size: micro-batch size per rank (F2LLM: 16 per GPU).
-        seed: base seed; epoch e uses ``random.Random(seed + e)`` for the source order.
+        seed: base seed; epoch e uses ``random.Random(seed + e)`` for the source order
+            (F2LLM: ``random.Random(epoch)``, i.e. seed 0).
         rank, world_size: this process and the number of data-parallel processes.
         drop_last: drop each source's last incomplete global batch (reported in
-            :attr:`remainder` and :meth:`summary`). With ``False`` that batch is kept and split
-            as evenly as possible over the ranks (a rank may get fewer, even zero, samples).
+            :attr:`remainder` and :meth:`summary`). ``False`` (F2LLM) keeps it: short with one
+            process, completed from the start of the source's epoch order with several.
+        rule: ``"f2llm"`` (fixed weights, the released code) or ``"batches_left"`` (see the module docstring).
 
     Iteration and resumption: iterating to the end moves the sampler to the next epoch;
     :meth:`set_epoch` jumps to an epoch's start unless the sampler is already in it (as
@@ -67,8 +90,11 @@ class SourceBatchSampler:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
-        drop_last: bool = True,
+        drop_last: bool = False,
+        rule: str = "f2llm",
     ) -> None:
+        if rule not in SAMPLER_RULES:
+            raise ValueError(f"SourceBatchSampler: rule must be one of {SAMPLER_RULES}, got {rule!r}")
         if batch_size < 1:
             raise ValueError(f"SourceBatchSampler: batch_size must be >= 1, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -86,6 +112,7 @@ class SourceBatchSampler:
             world_size,
             drop_last,
         )
+        self.rule = rule
         self.epoch, self.step = 0, 0
         self._cache: dict[str, Any] = {"epoch": None}
         empty = [s for s, n in self.source_sizes.items() if self.batches_per_source[s] == 0 and n > 0]
@@ -122,6 +149,7 @@ class SourceBatchSampler:
         """Counts for the run log: per-source samples, batches and samples dropped."""
         batches, dropped = self.batches_per_source, self.remainder
         return {
+            "rule": self.rule,
             "global_batch_size": self.global_batch_size,
             "steps_per_epoch": len(self),
             "samples_per_epoch": sum(self.source_sizes.values()) - sum(dropped.values()),
@@ -135,12 +163,27 @@ class SourceBatchSampler:
     def schedule(self, epoch: int | None = None) -> list[str]:
         """The source of every step of ``epoch`` (default: the current one), identical on all ranks.
 
-        Weights = global batches the source has left; a source at zero drops out (docs/recipe.md §1a).
+        ``f2llm``: the loop of ``MultiLoader.__iter__`` (``F2LLM/run.py``, docs/recipe.md §1a) with
+        weights fixed at each source's batch count; a draw of a source with no batch left removes it
+        and yields no step. ``batches_left``: weights = batches left; a source at zero drops out.
+        Sources with no batch at all are left out (F2LLM's loop would fail on an empty loader).
         """
         epoch = self.epoch if epoch is None else epoch
         rng = random.Random(self.seed + epoch)
         left = {s: k for s, k in self.batches_per_source.items() if k > 0}
-        order = []
+        order: list[str] = []
+        if self.rule == "f2llm":
+            names, weights = list(left), [left[s] for s in left]
+            while names:
+                source = rng.choices(names, weights=weights)[0]
+                if left[source] > 0:
+                    order.append(source)
+                    left[source] -= 1
+                else:  # the source's iterator is exhausted: drop it, no batch this draw
+                    i = names.index(source)
+                    names.pop(i)
+                    weights.pop(i)
+            return order
         while left:
             names = list(left)
             source = rng.choices(names, weights=[left[s] for s in names])[0]
@@ -175,8 +218,11 @@ class SourceBatchSampler:
         chunk = perms[source][batch_no * g : (batch_no + 1) * g]  # this step's global batch
         if len(chunk) == g:
             mine = chunk[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
-        else:  # last, partial global batch (drop_last=False)
-            mine = np.array_split(chunk, self.world_size)[self.rank]
+        elif self.world_size == 1:  # last, partial batch of one process: kept short (DataLoader)
+            mine = chunk
+        else:  # several processes: completed from the epoch's start, as accelerate's even_batches=True
+            chunk = np.concatenate([chunk, np.resize(perms[source], g - len(chunk))])
+            mine = chunk[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
         return [int(i) for i in mine]
 
     def __iter__(self) -> Iterator[tuple[str, list[int]]]:
@@ -204,20 +250,48 @@ class SourceBatchSampler:
             "seed": self.seed,
             "global_batch_size": self.global_batch_size,
             "drop_last": self.drop_last,
+            "rule": self.rule,
             "source_sizes": dict(self.source_sizes),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue where ``state`` left off. Seed, sizes, drop_last and the GLOBAL batch must match
-        (the number of ranks may change if ``batch_size * world_size`` stays the same)."""
+        """Continue where ``state`` left off. Seed, sizes, drop_last, rule and the GLOBAL batch must
+        match (the number of ranks may change if ``batch_size * world_size`` stays the same, except
+        that a partial last batch is completed differently). States saved before the rule existed
+        used ``batches_left``."""
         mine = self.state_dict()
-        for key in ("seed", "global_batch_size", "drop_last", "source_sizes"):
+        state = {"rule": "batches_left", **state}
+        for key in ("seed", "global_batch_size", "drop_last", "rule", "source_sizes"):
             if state.get(key) != mine[key]:
                 raise ValueError(
                     f"SourceBatchSampler.load_state_dict: '{key}' differs: checkpoint has {state.get(key)!r}, "
                     f"this run has {mine[key]!r}; resume with the checkpoint's data and batch settings"
                 )
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
+
+
+# Negatives trained per micro-batch, by family: F2LLM v1 draws 7 of the 24 mined for retrieval and clustering
+# and keeps the one of classification (F2LLM/run.py collate_fn, arguments.py num_hard_neg; docs/recipe.md §1a).
+NEGATIVES_PER_STEP = {"retrieval": MINING["negatives_per_step"], "classification": 1, "clustering": 7}
+# F2LLM-v2 trains clustering on 9 (arguments.py num_hard_neg_clustering, v2; docs/recipe.md §1b)
+NEGATIVES_PER_STEP_V2 = {**NEGATIVES_PER_STEP, "clustering": 9}
+
+
+def negatives_per_step(setting: int | Mapping[str, int], family: str) -> int:
+    """How many negatives a micro-batch of ``family`` trains on: one number for every family (the
+    kit's old setting, still accepted), or a per-family mapping; a family it omits keeps F2LLM's value.
+
+    >>> negatives_per_step(NEGATIVES_PER_STEP_V2, "clustering"), negatives_per_step(3, "retrieval")
+    (9, 3)
+    >>> negatives_per_step({"retrieval": 5}, "classification")
+    1
+    """
+    if isinstance(setting, Mapping):
+        unknown = set(setting) - set(NEGATIVES_PER_STEP)
+        if unknown:
+            raise ValueError(f"num_negatives: unknown families {sorted(unknown)}; use {sorted(NEGATIVES_PER_STEP)}")
+        return int({**NEGATIVES_PER_STEP, **setting}[family])
+    return int(setting)
 
 
 def negatives_for_step(rng: random.Random | int | str, available: int, k: int = 7) -> list[int]:

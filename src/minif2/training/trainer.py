@@ -23,8 +23,9 @@ import os
 import random
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +34,23 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
-from minif2.config import PROFILES, config_to_dict, load_config, profile_path, save_config
+from minif2.config import PROFILES, ConfigError, config_to_dict, load_config, profile_path, save_config
+from minif2.config import TRAINING_4B as PAPER
 from minif2.model import Embedder
 from minif2.training import checkpoint as ckpt
 from minif2.training.backends import build_embedder, make_backend
 from minif2.training.checkpoint import MetricsLog
 from minif2.training.distill import Teacher, kd_loss
 from minif2.training.losses import f2llm_loss, hard_negative_loss, in_batch_loss
-from minif2.training.sampler import MicroBatch, SourceBatchSampler, TrainingData, load_training_data, negatives_for_step
+from minif2.training.sampler import (
+    NEGATIVES_PER_STEP,
+    MicroBatch,
+    SourceBatchSampler,
+    TrainingData,
+    load_training_data,
+    negatives_for_step,
+    negatives_per_step,
+)
 
 __all__ = ["TrainConfig", "cli", "main", "micro_step", "train", "validation_losses"]
 
@@ -63,29 +73,34 @@ class TrainConfig:
     deepspeed_config: str | None = None  # None: configs/deepspeed/zero2.json
     device: str = "auto"  # auto | cpu | cuda (single backend)
     precision: str = "auto"  # auto = bf16 on GPUs that support it, else fp32 (F2LLM: bf16)
-    attn_implementation: str | None = None  # sdpa | flash_attention_2 (F2LLM) | eager; None = transformers' choice
+    attn_implementation: str | None = "auto"  # auto: flash_attention_2 (F2LLM) when usable, else sdpa | sdpa | eager
     gradient_checkpointing: bool = True  # F2LLM: on
-    max_length_tokens: int = 1024  # F2LLM: 1023 tokens + EOS
-    batch_size: int = 16  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
+    max_length_tokens: int = PAPER["max_length_tokens"]  # F2LLM: 1023 tokens + EOS
+    batch_size: int = PAPER["batch_per_gpu"]  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
     grad_accum: int = 1  # micro-batches per optimiser step (F2LLM: none)
-    num_epochs: int = 2  # F2LLM: 2
+    num_epochs: int = PAPER["epochs"]  # F2LLM: 2
     max_steps: int | None = None  # cap on optimiser steps (None: num_epochs of data)
-    lr: float = 8e-6  # F2LLM 4B: 8e-6
-    min_lr: float = 1e-7  # F2LLM: the cosine schedule is floored at 1e-7
-    betas: tuple[float, float] = (0.9, 0.98)  # F2LLM: (0.9, 0.98)
+    lr: float = PAPER["lr"]  # F2LLM 4B: 8e-6
+    min_lr: float = PAPER["min_lr"]  # F2LLM: the cosine schedule is floored at 1e-7
+    betas: tuple[float, float] = PAPER["betas"]  # F2LLM: (0.9, 0.98)
     eps: float = 1e-8
-    weight_decay: float = 0.01  # F2LLM: 0.01
-    warmup_steps: int = 500  # F2LLM: 500, then cosine decay
-    max_grad_norm: float = 1.0  # F2LLM: clip at 1.0 (0 = no clipping)
-    temperature: float = 0.05  # F2LLM: tau = 0.05 (sentence-transformers scale 20)
-    num_negatives: int = 7  # F2LLM: 7 of the 24 mined per micro-batch (classification: its 1)
+    weight_decay: float = PAPER["weight_decay"]  # F2LLM: 0.01
+    warmup_steps: int = PAPER["warmup_steps"]  # F2LLM: 500, then cosine decay
+    max_grad_norm: float = PAPER["grad_clip"]  # F2LLM: clip at 1.0 (0 = no clipping)
+    temperature: float = PAPER["temperature"]  # F2LLM: tau = 0.05 (sentence-transformers scale 20)
+    # negatives per micro-batch: one int for every family, or per family; F2LLM: 7 of the 24 mined for
+    # retrieval and clustering, the 1 of classification (F2LLM-v2: clustering 9, sampler.NEGATIVES_PER_STEP_V2)
+    num_negatives: int | dict[str, int] = field(default_factory=lambda: dict(NEGATIVES_PER_STEP))
+    sampler_rule: str = "f2llm"  # f2llm: fixed weights (F2LLM/run.py MultiLoader) | batches_left (kit option)
+    drop_last: bool = False  # F2LLM keeps each source's last, partial batch; True drops it (kit option)
     gather_mode: str = "autograd"  # autograd (kit) | no_grad | detached (F2LLM code), see losses.gather
     validation_fraction: float = 0.01  # F2LLM: 1 % per source, seed 0
-    eval_every_steps: int = 1000  # validation losses every N steps, and at the end (0 = only at the end); a guess
-    save_every_steps: int = 1000  # checkpoint every N steps (0 = never); a guess
+    eval_every_steps: int = PAPER["eval_every_steps"]  # validation every N steps and at the end (0: end only)
+    save_every_steps: int = PAPER["save_every_steps"]  # checkpoint every N steps (0 = never)
     keep_checkpoints: int = 2  # newest checkpoints kept on disk
     log_every_steps: int = 1  # metrics.jsonl rows
     resume: bool = False  # continue from the newest checkpoint in out_dir
+    resume_with_changes: bool = False  # resume even if settings differ from the checkpoint's (see _resume_point)
     seed: int = 0
     progress: bool = True  # tqdm bar
     # Options beyond F2LLM v1 (off by default): the CPU course uses them (docs/recipe.md §1b, §4; notebook 03)
@@ -131,7 +146,7 @@ def micro_step(
     the same after a resume. With a ``teacher``, ``kd_weight`` times the distillation term
     (``distill.kd_loss``) joins the loss as ``"kd"``. Returns the loss parts, the tokens processed and the grad norm.
     """
-    k = min(cfg.num_negatives, data.negatives_available[source])
+    k = min(negatives_per_step(cfg.num_negatives, data.family[source]), data.negatives_available[source])
     negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[source], k)
     batch = data.batch(source, indices, negative_ids, template=embedder.config.query_template)
     q, p, n, tokens = _embed_batch(backend, embedder, batch)
@@ -156,7 +171,7 @@ def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) 
     embedder.eval()
     out: dict[str, dict[str, float]] = {}
     for source, rows in data.validation.items():
-        k = min(cfg.num_negatives, data.negatives_available[source])
+        k = min(negatives_per_step(cfg.num_negatives, data.family[source]), data.negatives_available[source])
         sums: dict[str, float] = {}
         for start in range(0, len(rows), cfg.batch_size):
             idx = list(range(start, min(start + cfg.batch_size, len(rows))))
@@ -175,6 +190,49 @@ def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) 
     return out
 
 
+# settings a resumed run may change: how long it runs, where it writes, how often it logs, evaluates, saves
+RESUME_MAY_CHANGE = frozenset(
+    {
+        "max_steps",
+        "out_dir",
+        "progress",
+        "eval_every_steps",
+        "save_every_steps",
+        "keep_checkpoints",
+        "log_every_steps",
+        "resume",
+        "resume_with_changes",
+    }
+)
+
+
+def _resume_point(cfg: TrainConfig, out_dir: Path) -> Path | None:
+    """The checkpoint to resume from, after checking that the run's settings match it.
+
+    No checkpoint: a warning says training starts from step 0. Any setting other than
+    ``RESUME_MAY_CHANGE`` (max_steps, out_dir, progress, eval/save/log intervals, keep_checkpoints)
+    that differs from the checkpoint's ``train.yaml`` is refused with a ConfigError naming the
+    fields, since the checkpoint's state would be mixed with new settings, unless
+    ``resume_with_changes`` (``--resume-with-changes``) asks for it; then a warning lists them.
+    """
+    found = ckpt.latest_checkpoint(out_dir)
+    if found is None:
+        warnings.warn(f"resume: no checkpoint in {out_dir}; training starts from step 0", stacklevel=3)
+        return None
+    saved = yaml.safe_load((found / "train.yaml").read_text()) if (found / "train.yaml").is_file() else {}
+    now = config_to_dict(cfg)
+    changed = sorted(k for k in set(saved) & set(now) if saved[k] != now[k] and k not in RESUME_MAY_CHANGE)
+    if changed and not cfg.resume_with_changes:
+        diffs = "; ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise ConfigError(
+            f"{found / 'train.yaml'}: cannot resume with changed settings ({diffs}). Restore them, "
+            "or pass --resume-with-changes (resume_with_changes: true) to resume anyway"
+        )
+    if changed:
+        warnings.warn(f"resume: continuing {found} with changed settings {changed}", stacklevel=3)
+    return found
+
+
 def _world() -> tuple[int, int]:
     """(rank, world size) from the launcher's environment, before any process group exists."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -186,14 +244,16 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     _seed_everything(cfg.seed)
     data = load_training_data(cfg.data_dir, cfg.validation_fraction, seed=0)
     rank, world = _world() if cfg.backend == "deepspeed" else (0, 1)
-    sampler = SourceBatchSampler(data.sizes, cfg.batch_size, seed=cfg.seed, rank=rank, world_size=world)
+    sampler = SourceBatchSampler(
+        data.sizes, cfg.batch_size, cfg.seed, rank, world, drop_last=cfg.drop_last, rule=cfg.sampler_rule
+    )
     if len(sampler) == 0:
         raise ValueError(
             f"{cfg.data_dir}: no source has a full global batch of {sampler.global_batch_size}; lower batch_size"
         )
     total_steps = cfg.max_steps or (cfg.num_epochs * len(sampler)) // cfg.grad_accum
 
-    resume_from = ckpt.latest_checkpoint(out_dir) if cfg.resume else None
+    resume_from = _resume_point(cfg, out_dir) if cfg.resume else None
     lora = cfg.mode in ("lora", "qlora")
     source = (
         str(resume_from / "embedder") if resume_from is not None and not lora and cfg.backend != "deepspeed" else None
@@ -214,7 +274,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     if backend.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out_dir / "train.yaml")
+        attention = getattr(embedder.backbone.config, "_attn_implementation", None)  # what "auto" chose
         summary = {"data": data.report, "sampler": sampler.summary(), "total_steps": total_steps, "world_size": world}
+        summary["attention"] = attention
         (out_dir / "run_summary.json").write_text(json.dumps(summary, indent=2))
     log = MetricsLog(out_dir / "metrics.jsonl", enabled=backend.is_main, resume_step=step if resume_from else None)
     embedder.train()
@@ -327,6 +389,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--resume", action="store_true", default=None, help="continue from the newest checkpoint")
     parser.add_argument(
+        "--resume-with-changes", action="store_true", default=None, help="resume even if settings differ"
+    )
+    parser.add_argument(
         "--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS
     )  # set by the deepspeed launcher
     args = parser.parse_args(argv)
@@ -342,6 +407,7 @@ def cli(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
         resume=args.resume,
+        resume_with_changes=args.resume_with_changes,
     )
     final = main(cfg)
     if _world()[0] == 0:
