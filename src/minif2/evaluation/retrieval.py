@@ -92,9 +92,14 @@ class RetrievalCurve:
     """
 
     def __init__(
-        self, task_folder: str | Path, every: int = 10, max_queries: int | None = 50, out: str | Path | None = None
+        self,
+        task_folder: str | Path,
+        every: int = 10,
+        max_queries: int | None = 50,
+        out: str | Path | None = None,
+        seed: int = 0,
     ) -> None:
-        self.task_folder, self.every, self.max_queries = task_folder, every, max_queries
+        self.task_folder, self.every, self.max_queries, self.seed = task_folder, every, max_queries, seed
         self.out = Path(out) if out is not None else None
         self.points: list[dict[str, Any]] = []
         self.cpu_s = 0.0  # CPU seconds spent scoring (subtract from a timed training run)
@@ -106,7 +111,7 @@ class RetrievalCurve:
         if step % self.every != 0:
             return
         start = time.process_time()
-        score = retrieval_score(embedder, self.task_folder, max_queries=self.max_queries)
+        score = retrieval_score(embedder, self.task_folder, max_queries=self.max_queries, seed=self.seed)
         spent = time.process_time() - start
         self.cpu_s += spent
         point = {"step": step, **{k: score[k] for k in score if k.startswith(("ndcg", "recall"))}, "cpu_s": spent}
