@@ -12,7 +12,7 @@ mined tiny run folder (``minif2 unify --profile tiny`` then ``minif2 mine --prof
 CPU seconds, not wall time, compare runs on a shared machine; the load average is saved with them.
 Saved as JSON (default: benchmarks/results/tiny_recipe.json).
 
-    python benchmarks/tiny_recipe.py --run runs/latest --levers top2_kd --seeds 0 1 2
+    python benchmarks/tiny_recipe.py --run runs/latest --levers full4 full4_kd --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # lever -> TrainConfig overrides on configs/tiny/train.yaml (base: the smollm2-4l asset, SmolLM2's first 4 layers)
 LEVERS: dict[str, dict[str, Any]] = {
-    "top2_kd": {},  # the tiny profile as shipped: top 2 of 4 layers trained, InfoNCE + KD to MiniLM
-    "top2": {"teacher_model_path": None},  # the same without distillation
-    "full4_kd": {"train_layers": 4},  # all 4 kept layers trained (embeddings frozen)
-    "top2_kd_bidirectional": {"bidirectional": True},  # QZhou's bidirectional attention on the decoder
+    "full4": {},  # the tiny profile as shipped: the 4 kept layers trained (embeddings frozen), InfoNCE
+    "full4_kd": {"teacher_model_path": "minilm"},  # + F2LLM-v2 distillation from MiniLM (similarity form)
+    "top2_kd": {"train_layers": 2, "teacher_model_path": "minilm", "lr": 2e-4},  # only the top 2 layers, + KD
+    "full4_bidirectional": {"bidirectional": True},  # QZhou's bidirectional attention on the decoder
     "lora_smollm2_30l": {"config": "tiny-lora"},  # the previous profile: all 30 layers + LoRA (slow)
 }
 

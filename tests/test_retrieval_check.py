@@ -78,10 +78,10 @@ def test_retrieval_curve_scores_every_n_steps_and_writes_points(tmp_path: Path) 
 def test_tiny_profile_turns_the_pruned_decoder_into_an_embedder(tmp_path: Path) -> None:
     """Issue 17's goal: unify -> mine -> train with the tiny profiles, scored as notebook 04 scores.
 
-    The trained decoder (SmolLM2's first 4 layers, top 2 trained, InfoNCE + KD to MiniLM) reaches
+    The trained decoder (SmolLM2's first 4 layers, fully trained with frozen embeddings) should reach
     nDCG@10 >= 0.30 on CodeSearchHeldOut through mteb (configs/tiny/eval.yaml: 64 tokens, 50 rows)
-    and beats its untrained base on every task type of the offline suite. Measured figures per seed:
-    benchmarks/tiny_recipe.py (about 10-15 minutes on 2 cores).
+    and beat its untrained base on every task type of the offline suite. NOT yet seen passing: the
+    machine was too loaded to finish a run (issue 17's report); figures per seed: benchmarks/tiny_recipe.py.
     """
     from minif2 import mining
     from minif2.config import load_config, profile_path
