@@ -170,3 +170,18 @@ def test_train_top_layers_freezes_all_but_the_top():
     assert trainable and all(name.startswith(("layers.1.", "norm.")) for name in trainable)
     with pytest.raises(ValueError):
         train_top_layers(backbone, 3)
+
+
+def test_course_base_asset_is_smollm2s_first_four_layers(smollm2_path):
+    """``smollm2-4l`` (configs/tiny/train.yaml's base) = SmolLM2-135M's layers 0-3, unchanged, with mean pooling."""
+    from transformers import AutoModel
+
+    from minif2.assets import resolve_model
+
+    pruned = AutoModel.from_pretrained(resolve_model("smollm2-4l"))
+    full = AutoModel.from_pretrained(smollm2_path)
+    assert pruned.config.num_hidden_layers == 4 and len(full.layers) == 30
+    for name, value in full.layers[3].state_dict().items():
+        torch.testing.assert_close(pruned.layers[3].state_dict()[name], value)
+    torch.testing.assert_close(pruned.norm.weight, full.norm.weight)
+    assert Embedder.from_pretrained("smollm2-4l").pooling == "mean"
