@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # lever -> TrainConfig overrides on configs/tiny/train.yaml (base: the smollm2-4l asset, SmolLM2's first 4 layers)
 LEVERS: dict[str, dict[str, Any]] = {
     "full4": {},  # the tiny profile as shipped: the 4 kept layers trained (embeddings frozen), InfoNCE
-    "full4_lr5e-4": {"lr": 5e-4},  # the same at 5x the learning rate (the space starts very anisotropic)
+    "full4_lr1e-4": {"lr": 1e-4},  # the same at a fifth of the learning rate (the first shipped value)
     "full4_kd": {"teacher_model_path": "minilm"},  # + F2LLM-v2 distillation from MiniLM (similarity form)
     "top2_kd": {"train_layers": 2, "teacher_model_path": "minilm", "lr": 2e-4},  # only the top 2 layers, + KD
     "full4_bidirectional": {"bidirectional": True},  # QZhou's bidirectional attention on the decoder
