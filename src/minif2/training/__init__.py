@@ -14,6 +14,8 @@ Modules, in the order the step runs:
 - ``memory``: How much memory a training profile needs per GPU, from the model's config (``minif2 plan``; issue 16).
 - ``measure``: Measure the peak memory of a few training steps in a fresh process (checks ``training/memory.py``).
 - ``dryrun``: Dry-run a training profile on the CPU with the real model shape, and plan its GPU memory (issue 16).
+- ``distill``: Knowledge distillation from a frozen teacher embedder (F2LLM-v2, docs/recipe.md §1b; notebook 03).
+- ``prune``: Depth pruning: keep a chosen subset of a decoder's layers, saved as an ordinary model folder (notebook 03).
 
 Everything a notebook needs is importable from here (``from minif2.training import ...``);
 taught in ``notebooks/03_contrastive_training.ipynb``.
@@ -33,6 +35,7 @@ from minif2.training.checkpoint import (
     restore_rng,
     write_checkpoint,
 )
+from minif2.training.distill import Teacher, distillation_loss, kd_loss, similarity_distillation_loss
 from minif2.training.dryrun import dry_run, plan_cli, train_cli
 from minif2.training.grad_cache import SavedTensorMeter, cached_embed
 from minif2.training.losses import (
@@ -59,6 +62,7 @@ from minif2.training.memory import (
     step_flops,
 )
 from minif2.training.options import OPTION_FLAGS, add_options_arguments, check_options, config_loss
+from minif2.training.prune import PruneConfig, decoder_layers, prune_layers, train_top_layers
 from minif2.training.sampler import (
     NEGATIVES_PER_STEP,
     NEGATIVES_PER_STEP_V2,
@@ -88,11 +92,13 @@ __all__ = [
     "NEGATIVES_PER_STEP_V2",
     "OPTION_FLAGS",
     "PlanInputs",
+    "PruneConfig",
     "SAMPLER_RULES",
     "SHAPES",
     "SavedTensorMeter",
     "SingleBackend",
     "SourceBatchSampler",
+    "Teacher",
     "TrainConfig",
     "TrainingData",
     "add_options_arguments",
@@ -105,11 +111,14 @@ __all__ = [
     "checkpoint_dir",
     "cli",
     "config_loss",
+    "decoder_layers",
+    "distillation_loss",
     "dry_run",
     "f2llm_loss",
     "gather",
     "hard_negative_loss",
     "in_batch_loss",
+    "kd_loss",
     "latest_checkpoint",
     "load_state",
     "load_training_data",
@@ -129,6 +138,7 @@ __all__ = [
     "plan_table",
     "plot_loss_curve",
     "print_table",
+    "prune_layers",
     "read_metrics",
     "reset_peak_rss",
     "restore_rng",
@@ -136,10 +146,12 @@ __all__ = [
     "select_sources",
     "shape_config",
     "shape_for_model",
+    "similarity_distillation_loss",
     "single_softmax_loss",
     "step_flops",
     "train",
     "train_cli",
+    "train_top_layers",
     "training_loss",
     "validation_losses",
     "write_checkpoint",

@@ -33,6 +33,7 @@ from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_
 
 from minif2.config import CONFIG_ROOT
 from minif2.model import Embedder
+from minif2.training.prune import train_top_layers
 
 __all__ = ["DeepSpeedBackend", "SingleBackend", "build_embedder", "build_optimizer", "make_backend"]
 
@@ -66,6 +67,10 @@ def build_embedder(cfg: Any, source: str | None = None) -> Embedder:
         else:
             emb.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         emb.backbone.config.use_cache = False
+    if getattr(cfg, "train_layers", None) is not None:
+        if cfg.mode != "full":
+            raise ValueError("train_layers freezes layers of a fully fine-tuned model: use mode 'full'")
+        train_top_layers(emb.backbone, cfg.train_layers)
     if cfg.mode in ("lora", "qlora"):
         emb.add_lora(
             r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.lora_target_modules

@@ -41,6 +41,7 @@ from minif2.model import Embedder
 from minif2.training import checkpoint as ckpt
 from minif2.training.backends import build_embedder, launcher_world, make_backend, seed_everything
 from minif2.training.checkpoint import MetricsLog
+from minif2.training.distill import Teacher, kd_loss
 from minif2.training.grad_cache import cached_embed
 from minif2.training.losses import hard_negative_loss, in_batch_loss
 from minif2.training.options import OPTION_FLAGS, add_options_arguments, check_options, config_loss, negatives_per_step
@@ -114,6 +115,11 @@ class TrainConfig:
     grad_cache_chunk_size: int = 0  # 0: off | n: GradCache, n texts per forward, same loss and gradients (kit, §3)
     sources: list[str] | None = None  # only these sources / families (None: all); QZhou's stage 1 (§2)
     stages: list[dict[str, Any]] | None = None  # QZhou's two stages (§2): per-stage overrides, training/stages.py
+    # Options beyond F2LLM v1 (off by default): the CPU course uses them (docs/recipe.md §1b, §4; notebook 03)
+    train_layers: int | None = None  # train only the top N decoder layers, the rest frozen (kit); None = all
+    teacher_model_path: str | None = None  # F2LLM-v2 KD: a frozen teacher embedder; None = no distillation
+    kd_weight: float = 1.0  # F2LLM-v2: 1.0; the KD term's weight
+    kd_mode: str = "auto"  # embeddings (v2: teacher cut to the student's width) | similarity (kit) | auto
 
 
 def _embed_batch(
@@ -141,17 +147,24 @@ def micro_step(
     indices: list[int],
     micro: int,
     boundary: bool,
+    teacher: Teacher | None = None,
 ) -> tuple[dict[str, float], int, float | None]:
     """One micro-batch: draw the step's negatives, embed, F2LLM loss, backward (and step at a boundary).
 
     The negatives are drawn from the seed ``f"{seed}-{micro}"``: the same on every rank, and
-    the same after a resume. Returns the loss parts, the tokens processed and the grad norm.
+    the same after a resume. With a ``teacher``, ``kd_weight`` times the distillation term
+    (``distill.kd_loss``) joins the loss as ``"kd"``. Returns the loss parts, the tokens processed and the grad norm.
     """
     k = min(negatives_per_step(cfg, data.family[source]), data.negatives_available[source])
     negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[source], k)
     batch = data.batch(source, indices, negative_ids, template=embedder.config.query_template)
     q, p, n, tokens = _embed_batch(backend, embedder, batch, cfg.grad_cache_chunk_size)
     losses = config_loss(cfg, q, p, n, batch.family)
+    if teacher is not None:
+        negatives = teacher.embed(batch.negatives).reshape(n.shape[0], n.shape[1], teacher.dim)
+        targets = (teacher.embed(batch.queries), teacher.embed(batch.positives), negatives)
+        losses["kd"] = kd_loss((q, p, n), targets, cfg.kd_mode)
+        losses["loss"] = losses["loss"] + cfg.kd_weight * losses["kd"]
     grad_norm = backend.backward(losses["loss"], boundary)
     return {name: float(value.detach()) for name, value in losses.items()}, tokens, grad_norm
 
@@ -234,6 +247,8 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     )
     embedder = build_embedder(cfg, source)
     backend = make_backend(embedder, cfg, total_steps)
+    use_kd = cfg.teacher_model_path is not None and cfg.kd_weight > 0
+    teacher = Teacher(cfg.teacher_model_path, cfg.max_length_tokens) if use_kd else None
     step, micro, epoch = 0, 0, 0
     if resume_from is not None:
         state = ckpt.load_state(resume_from)
@@ -290,7 +305,9 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
         sampler.set_epoch(epoch)
         for src, indices in sampler:
             boundary = (micro + 1) % cfg.grad_accum == 0
-            losses, batch_tokens, grad_norm = micro_step(backend, embedder, data, cfg, src, indices, micro, boundary)
+            losses, batch_tokens, grad_norm = micro_step(
+                backend, embedder, data, cfg, src, indices, micro, boundary, teacher
+            )
             micro += 1
             for name, value in losses.items():
                 acc.setdefault(name, []).append(value)
