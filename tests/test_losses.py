@@ -207,6 +207,7 @@ def _worker(rank: int, world: int, folder: str) -> None:
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two gloo processes (~10 s): the default suite stays under 4 minutes
 def test_two_processes_match_one_process_of_the_global_batch(tmp_path):
     """Autograd gather: 2 gloo processes of batch 3 == 1 process of batch 6 (loss and averaged gradient)."""
     mp.spawn(_worker, args=(WORLD, str(tmp_path)), nprocs=WORLD, join=True)

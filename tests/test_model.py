@@ -133,6 +133,7 @@ def test_bidirectional_attention_lets_early_tokens_see_later_ones(tiny_qwen3_pat
     assert (both_ways[0] - both_ways[1]).abs().max() > 1e-4
 
 
+@pytest.mark.slow  # loads SmolLM2 twice (~20 s): the default suite stays under 4 minutes
 def test_smollm2_converts_from_gguf_and_loads_offline(smollm2_path):
     import importlib.util
     from pathlib import Path

@@ -204,6 +204,7 @@ def test_lora_and_qlora_train_on_cpu(data_dir: Path, tmp_path: Path) -> None:
         assert not any("lora" in k for k in _weights(final))  # adapters merged into a plain backbone
 
 
+@pytest.mark.slow  # two DeepSpeed processes (~50 s): the default suite stays under 4 minutes
 def test_deepspeed_two_processes_match_single_process(data_dir: Path, tmp_path: Path) -> None:
     """2 CPU processes x batch 2 under DeepSpeed ZeRO-2 == 1 process x batch 4 (same global batch).
 
