@@ -1,11 +1,16 @@
 """minif2: from a foundation LLM to an embedding model, the F2LLM recipe in small.
 
-Modules, one per step of the recipe (and the notebook that teaches it):
+One subpackage per step of the recipe (and the notebook that teaches it):
 
-- ``assets``   offline model registry (00)        - ``model``    the Embedder (00)
-- ``unify``    one sample shape for every task (01) - ``mining``   margin-based hard negatives (02)
-- ``losses``, ``sampler``, ``trainer``  contrastive training (03)
-- ``evaluation``  MTEB scoring (04)               - ``analysis`` Procrustes instruction shift (05)
+- ``minif2.data``        one sample shape for every task (01)
+- ``minif2.mining``      margin-based hard negatives (02)
+- ``minif2.training``    contrastive training: losses, sampler, trainer (03)
+- ``minif2.evaluation``  MTEB scoring (04)
+- ``minif2.analysis``    Procrustes instruction shift (05)
+
+Shared by every step: ``model`` (the Embedder, 00), ``assets`` (offline models, 00), ``schema``,
+``config``, ``instructions``, ``attention``; ``cli`` and ``course`` orchestrate. The facts and their
+sources: ``docs/recipe.md``.
 """
 
 from minif2.assets import AssetError, list_assets, resolve_model
