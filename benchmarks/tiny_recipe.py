@@ -12,7 +12,7 @@ mined tiny run folder (``minif2 unify --profile tiny`` then ``minif2 mine --prof
 CPU seconds, not wall time, compare runs on a shared machine; the load average is saved with them.
 Saved as JSON (default: benchmarks/results/tiny_recipe.json).
 
-    python benchmarks/tiny_recipe.py --run runs/latest --levers full4 full4_kd --seeds 0 1 2
+    python benchmarks/tiny_recipe.py --run runs/latest --levers cpu_profile no_prose --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -29,15 +29,36 @@ from _common import machine_info, save_result  # benchmarks/_common.py (the scri
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-# lever -> TrainConfig overrides on configs/tiny/train.yaml (base: the smollm2-4l asset, SmolLM2's first 4 layers)
+# lever -> TrainConfig overrides on configs/tiny/train.yaml (base: the smollm2-4l asset, SmolLM2's first 4 layers).
+# The shipped profile trains on every mined source (code and, since issue 17, Wikipedia prose), pools the mean
+# over a query's text without its instruction, and gives instructions to retrieval queries only.
+NO_PROSE = ["code_search", "code_library", "code_modules", "lee_news", "word_similarity"]
 LEVERS: dict[str, dict[str, Any]] = {
-    "full4": {},  # the tiny profile as shipped: the 4 kept layers trained (embeddings frozen), InfoNCE
-    "full4_lr1e-4": {"lr": 1e-4},  # the same at a fifth of the learning rate (the first shipped value)
-    "full4_kd": {"teacher_model_path": "minilm"},  # + F2LLM-v2 distillation from MiniLM (similarity form)
+    "cpu_profile": {},  # configs/tiny/train.yaml as shipped
+    "f2llm_instructions": {"pool_instruction": True, "instruction_tasks": None},  # instructions as F2LLM: all tasks,
+    # pooled with the text (the profile before issue 17's last changes)
+    "instructions_pooled": {"pool_instruction": True},  # retrieval-only instructions, but pooled with the text
+    "instructions_everywhere": {"instruction_tasks": None},  # every task type's queries get one (not pooled)
+    "no_prose": {"sources": NO_PROSE},  # without the Wikipedia sources (code, Lee news, word pairs)
+    "prose_only": {"sources": ["wiki_paragraphs", "wiki_articles", "lee_news"]},  # no code at all
+    "kd": {"teacher_model_path": "minilm"},  # + F2LLM-v2 distillation from MiniLM (similarity form)
+    "lr1e-4": {"lr": 1e-4},  # a fifth of the learning rate (the first shipped value)
     "top2_kd": {"train_layers": 2, "teacher_model_path": "minilm", "lr": 2e-4},  # only the top 2 layers, + KD
-    "full4_bidirectional": {"bidirectional": True},  # QZhou's bidirectional attention on the decoder
+    "bidirectional": {"bidirectional": True},  # QZhou's bidirectional attention on the decoder
     "lora_smollm2_30l": {"config": "tiny-lora"},  # the previous profile: all 30 layers + LoRA (slow)
 }
+
+
+_RECORDED = (
+    "model",
+    "train_layers",
+    "teacher_model_path",
+    "kd_weight",
+    "lr",
+    "pool_instruction",
+    "instruction_tasks",
+    "sources",
+)
 
 
 def run_lever(name: str, run: Path, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -88,7 +109,7 @@ def run_lever(name: str, run: Path, seed: int, args: argparse.Namespace) -> dict
         "train_wall_s": round(wall, 1),
         "curve": curve.points,
         "suite": {task: {m: round(float(v), 4) for m, v in row.items()} for task, row in table.iterrows()},
-        "config": {k: getattr(cfg, k) for k in ("model", "train_layers", "teacher_model_path", "kd_weight", "lr")},
+        "config": {k: getattr(cfg, k) for k in _RECORDED},
     }
 
 

@@ -161,6 +161,10 @@ def test_instructions_go_on_queries_only(
     scifact = mteb.get_task("SCIDOCS").metadata
     assert model.instruction(scifact, PromptType.query) == F2LLM_PROMPTS["SCIDOCS"]
     assert model.instruction(scifact, PromptType.document) is None
+    # a model trained with instructions on retrieval only (EmbedderConfig.instruction_tasks) is scored the same way
+    model.model.config.instruction_tasks = ["retrieval"]
+    assert model.instruction(banking, None) is None
+    assert model.instruction(scifact, PromptType.query) == F2LLM_PROMPTS["SCIDOCS"]
 
 
 def test_instructed_minilm_equals_sentence_transformers_with_prompts(

@@ -177,3 +177,39 @@ def test_bad_model_names_give_clear_errors(tmp_path):
         Embedder.from_pretrained(str(tmp_path))
     with pytest.raises(AssetError, match="could not load 'minif2-test/no-such-model'"):
         Embedder.from_pretrained("minif2-test/no-such-model")  # a hub id, offline
+
+
+def test_pool_skips_marked_instruction_tokens():
+    """Mask value 2 (an instruction token) is attended but left out of the mean; ``last`` still finds the EOS."""
+    hidden = torch.tensor([[[4.0], [1.0], [3.0], [9.0]]])
+    mask = torch.tensor([[2, 1, 1, 0]])
+    assert pool(hidden, mask, "mean").tolist() == [[2.0]]
+    assert pool(hidden, mask, "last").tolist() == [[3.0]]
+
+
+def test_text_only_mean_pooling_matches_sentence_transformers_include_prompt_false(tmp_path):
+    """pool_instruction=False is sentence-transformers' Pooling(include_prompt=False): same vectors after save.
+
+    The instruction still changes the text's states (causal attention sees it), so the query vector is
+    neither the plain text's vector nor the instruction-included mean.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    instruction = "Given a question, retrieve passages that answer it"
+    emb = Embedder.from_pretrained("tiny-qwen3", pooling="mean", pool_instruction=False)
+    emb.config.prompts = {"retrieval": instruction}
+    ours = emb.encode(TEXTS, instruction=instruction)
+    folder = emb.save(tmp_path / "emb")
+    pooling_config = (folder / "1_Pooling" / "config.json").read_text()
+    assert '"include_prompt": false' in pooling_config
+
+    st = SentenceTransformer(str(folder), device="cpu").encode(TEXTS, prompt_name="retrieval")
+    longer = [0, 2, 3]  # TEXTS[1] is one token after the prompt: sentence-transformers pools nothing there (a zero
+    np.testing.assert_allclose(st[longer], ours[longer], atol=1e-5)  # vector); the kit keeps that one token
+    assert np.abs(st[1]).max() < 1e-6 and abs(np.linalg.norm(ours[1]) - 1) < 1e-5
+    np.testing.assert_allclose(Embedder.load(folder).encode(TEXTS, instruction=instruction), ours, atol=1e-6)
+
+    full = Embedder.from_pretrained("tiny-qwen3", pooling="mean").encode(TEXTS, instruction=instruction)
+    plain = emb.encode(TEXTS)
+    assert np.abs(ours - full).max() > 1e-3 and np.abs(ours - plain).max() > 1e-3
+    np.testing.assert_allclose(plain, Embedder.from_pretrained("tiny-qwen3", pooling="mean").encode(TEXTS), atol=1e-6)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from minif2.model import Embedder
+from minif2.model import Embedder, format_query
 from minif2.schema import Sample, write_unified
 from minif2.training.checkpoint import read_metrics
 from minif2.training.distill import Teacher, distillation_loss, kd_loss, similarity_distillation_loss
@@ -75,6 +75,17 @@ def test_teacher_caches_each_text_once():
     assert calls == [["a new text"]]
     torch.testing.assert_close(again[:3], first.flip(0))
     np.testing.assert_allclose(first.numpy(), teacher.embedder.encode(TEXTS), atol=1e-5)
+
+
+def test_teacher_without_instructions_reads_the_plain_query():
+    """MiniLM takes no instructions: it embeds the query text without the student's instruction prefix."""
+    teacher = Teacher("tiny-qwen3", max_length_tokens=32)
+    teacher.embedder.config.uses_instructions = False
+    query = format_query("sort a list", "Find the code.")
+    np.testing.assert_allclose(teacher.embed([query]).numpy(), teacher.embedder.encode(["sort a list"]), atol=1e-6)
+    teacher.embedder.config.uses_instructions = True  # a teacher that takes instructions sees what the student sees
+    teacher.cache.clear()
+    np.testing.assert_allclose(teacher.embed([query]).numpy(), teacher.embedder.encode([query]), atol=1e-6)
 
 
 def test_prune_keeps_chosen_layers_and_loads_everywhere(tmp_path, tiny_qwen3_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from datasets import Dataset
@@ -20,6 +21,7 @@ from minif2.data.sources import (
 from minif2.data.task_folders import read_eval_task, write_eval_task
 from minif2.data.unify import split_code_pairs
 from minif2.data.validation import SkipReport, UnifyError
+from minif2.data.wikipedia import first_sentence_split, read_wikipedia
 
 SNIPPET = '''
 def add(a, b):
@@ -84,6 +86,19 @@ def test_gensim_corpora_shapes_and_known_values():
     news = read_newsgroups()
     assert {r["label"] for r in news} == {"alt.atheism", "sci.space"} and len(news) == 200
     assert not any("Newsgroups:" in r["text"] for r in news)  # headers name the label: removed
+    # quotes and their attributions, as sklearn's fetch_20newsgroups(remove=(..., "quotes")): message ids gone
+    attributed = [r for r in news if re.search(r"In article <|writes:", r["text"])]
+    assert len(attributed) == 1 and attributed[0]["text"].startswith("#In article")  # "#" is not a quote mark
+
+
+def test_wikipedia_paragraphs_are_prose_of_whole_articles():
+    paragraphs = read_wikipedia()
+    titles = {p["title"] for p in paragraphs}
+    assert len(paragraphs) > 3000 and 90 < len(titles) < 110 and {"Anarchism", "Albedo"} <= titles
+    assert all(200 <= len(p["text"]) <= 1500 and "|" not in p["text"] and "[[" not in p["text"] for p in paragraphs)
+    lead, rest = first_sentence_split(next(p["text"] for p in paragraphs if p["title"] == "Albedo"))
+    assert lead == "It is the ratio of reflected radiation from the surface to incident radiation upon it."
+    assert rest.startswith("Its dimensionless nature")
     assert len(read_lee_background()) > 250
     words = read_word_similarity("wordsim353")
     assert words[0] == {"sentence1": "love", "sentence2": "sex", "score": 6.77} and len(words) == 353

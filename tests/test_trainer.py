@@ -113,6 +113,9 @@ def test_split_is_datasets_99_1_seed_0(data_dir: Path) -> None:
     batch = data.batch("ret", [0, 1], [5, 2])
     rows = data.train["ret"].select([0, 1])
     assert batch.queries[0] == f"Instruct: Find the matching text\nQuery: {rows[0]['query']}"
+    # instruction_tasks: rows of other task types lose their instruction (the CPU profile keeps retrieval's)
+    assert data.batch("ret", [0], [], instruction_tasks=["retrieval"]).queries[0].startswith("Instruct: ")
+    assert data.batch("ret", [0], [], instruction_tasks=["classification"]).queries == [rows[0]["query"]]
     assert batch.negatives == [
         rows[0]["negatives"][5],
         rows[0]["negatives"][2],

@@ -264,7 +264,8 @@ def test_main_writes_unified_and_eval_tasks_without_overlap(tmp_path):
     out = main(_tiny_cfg(tmp_path, imports=[{"name": "mine", "path": str(bad), "shape": "pairs"}], lenient=True))
     unified = read_unified(out / "unified")
     manifest = json.loads((out / "unified" / "manifest.json").read_text())
-    assert set(unified) == {"code_search", "code_library", "code_modules", "lee_news", "word_similarity", "mine"}
+    offline = {"code_search", "code_library", "code_modules", "lee_news", "word_similarity"}
+    assert set(unified) == offline | {"wiki_paragraphs", "wiki_articles", "mine"}
     assert manifest["sources"] == {k: len(v) for k, v in unified.items()}
     assert manifest["skips"]["by_reason"] == {"empty text": 1}
     assert all(o["licence"] for origins in manifest["origins"].values() for o in origins.values())

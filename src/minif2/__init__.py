@@ -9,7 +9,7 @@ One subpackage per step of the recipe (and the notebook that teaches it):
 - ``minif2.analysis``    Procrustes instruction shift (05)
 
 Shared by every step: ``model`` (the Embedder, 00), ``assets`` (offline models, 00), ``schema``,
-``config``, ``instructions``, ``attention``; ``cli`` and ``course`` orchestrate. The facts and their
+``config``, ``instructions``, ``attention``, ``pooling``; ``cli`` and ``course`` orchestrate. The facts and their
 sources: ``docs/recipe.md``.
 """
 

@@ -52,6 +52,8 @@ SOURCE_INSTRUCTIONS: dict[str, str] = {
     "code_modules": "Identify the module a Python docstring belongs to.",
     "lee_news": "Given the opening sentence of a news article, retrieve the rest of the article.",
     "word_similarity": "Retrieve words that are semantically similar to the given word.",
+    "wiki_paragraphs": "Given the opening sentence of a Wikipedia paragraph, retrieve the rest of the paragraph.",
+    "wiki_articles": "Identify the topic or theme of the given Wikipedia paragraph.",
     "CodeSearchHeldOut": "Given a description of what a Python function does, retrieve the function's code.",
     "LeeSTS": "Retrieve semantically similar text.",
     "PolarityClassification": "Classify the sentiment expressed in the given movie review sentence as positive "

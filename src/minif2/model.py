@@ -36,12 +36,12 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
 from minif2.attention import FLASH, choose_attention
+from minif2.pooling import Pooling, mark_instructions, pool
 
 __all__ = ["DEFAULT_QUERY_TEMPLATE", "Embedder", "EmbedderConfig", "format_query", "pool"]
 
 DEFAULT_QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {text}"
 EMBEDDER_FILE = "minif2_embedder.json"
-Pooling = Literal["last", "mean"]
 
 
 @dataclass
@@ -57,6 +57,8 @@ class EmbedderConfig:
     append_eos: bool | None = None  # None: True exactly when pooling == "last"
     bidirectional: bool = False  # QZhou: let a decoder attend both ways (encoders already do)
     query_template: str = DEFAULT_QUERY_TEMPLATE  # Qwen3-Embedding style; queries only
+    pool_instruction: bool = True  # F2LLM: yes; False: mean pooling skips a query's instruction (GritLM, pooling.py)
+    instruction_tasks: list[str] | None = None  # task types whose queries get instructions; None: all (F2LLM)
     padding_side: Literal["right", "left"] = "right"  # F2LLM pads right; pooling is correct for both
     torch_dtype: str = "float32"  # "bfloat16" on GPUs that support it
     attn_implementation: str | None = None  # auto (FA2 if usable) | sdpa | eager | flash_attention_2 | None
@@ -73,23 +75,6 @@ def format_query(text: str, instruction: str | None, template: str = DEFAULT_QUE
     'Instruct: Given a question, retrieve passages that answer it\\nQuery: what is a tensor'
     """
     return template.format(instruction=instruction, text=text) if instruction else text
-
-
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling) -> torch.Tensor:
-    """(batch, seq, dim) hidden states -> (batch, dim), ignoring padding on either side.
-
-    ``last`` takes the last position whose mask is 1, which is the EOS under right
-    padding (positions vary) and under left padding (always the final column).
-    """
-    mask = attention_mask.to(hidden.dtype)  # (batch, seq)
-    if pooling == "mean":
-        summed = (hidden * mask.unsqueeze(-1)).sum(dim=1)
-        return summed / mask.sum(dim=1, keepdim=True).clamp(min=1e-9)
-    if pooling == "last":
-        seq_len = attention_mask.shape[1]
-        last = seq_len - 1 - attention_mask.flip(dims=[1]).argmax(dim=1)  # (batch,)
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    raise ValueError(f"unknown pooling '{pooling}': use 'last' or 'mean'")
 
 
 def _saved_settings(path: Path) -> dict[str, Any]:
@@ -253,10 +238,17 @@ class Embedder(nn.Module):
 
     # ------------------------------------------------------------------ forward
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Texts -> padded ``input_ids`` / ``attention_mask`` (truncated to ``max_length_tokens``, EOS kept)."""
-        return self.tokenizer(
+        """Texts -> padded ``input_ids`` / ``attention_mask`` (truncated to ``max_length_tokens``, EOS kept).
+
+        With ``pool_instruction=False`` and mean pooling, instruction tokens get mask value 2 (``pooling.py``).
+        """
+        batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.config.max_length_tokens, return_tensors="pt"
         )
+        if not self.config.pool_instruction and self.pooling == "mean":
+            template = self.config.query_template
+            batch["attention_mask"] = mark_instructions(batch["attention_mask"], texts, template, self.tokenizer)
+        return batch
 
     def _attention_inputs(self, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Position ids that ignore left padding and, if asked, a bidirectional 4-D mask."""
@@ -278,7 +270,8 @@ class Embedder(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token ids -> (batch, dim) embeddings, with gradients (the trainer's entry point)."""
-        out = self.backbone(input_ids=input_ids, **self._attention_inputs(attention_mask))
+        attend = (attention_mask > 0).to(attention_mask.dtype)  # instruction tokens (2) are attended
+        out = self.backbone(input_ids=input_ids, **self._attention_inputs(attend))
         emb = pool(out.last_hidden_state, attention_mask, self.pooling)
         return nn.functional.normalize(emb.float(), dim=-1) if self.config.normalize else emb.float()
 
@@ -394,7 +387,7 @@ class Embedder(nn.Module):
                     "pooling_mode_mean_sqrt_len_tokens": False,
                     "pooling_mode_weightedmean_tokens": False,
                     "pooling_mode_lasttoken": self.pooling == "last",
-                    "include_prompt": True,
+                    "include_prompt": self.config.pool_instruction or self.pooling != "mean",
                 },
                 indent=2,
             )

@@ -4,6 +4,7 @@ Modules, in the order the step runs:
 
 - ``validation``: Reading raw records with errors people can act on, and a strict or lenient mode.
 - ``sources``: Offline raw sources harvested at run time, and hub sources for users with the hub.
+- ``wikipedia``: General English prose offline: the Wikipedia sample in gensim's wheel, as paragraphs per article.
 - ``adapters``: Adapters: raw dataset shapes -> F2LLM's one sample shape (query, positive, negatives).
 - ``loaders``: Datasets into samples: a hub id or local parquet/jsonl files, including F2LLM's published layout.
 - ``dedup``: De-duplication of training samples against evaluation data, by normalised-text hashing.
@@ -61,7 +62,8 @@ from minif2.data.unify import (
     source_stats,
     split_code_pairs,
 )
-from minif2.data.validation import SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
+from minif2.data.validation import Numbers, SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
+from minif2.data.wikipedia import WIKIPEDIA_FILE, first_sentence_split, read_wikipedia
 
 __all__ = [
     "CODE_LIBRARIES",
@@ -70,6 +72,7 @@ __all__ = [
     "HUB_SOURCES",
     "ImportSpec",
     "LIBRARY_NAMES",
+    "Numbers",
     "ORIGINS",
     "SHAPES",
     "SkipReport",
@@ -77,12 +80,14 @@ __all__ = [
     "TextList",
     "UnifyConfig",
     "UnifyError",
+    "WIKIPEDIA_FILE",
     "build_offline",
     "check_record",
     "cli",
     "dedup_samples",
     "default_cache_dir",
     "eval_texts",
+    "first_sentence_split",
     "format_stats",
     "from_beir",
     "from_classification_examples",
@@ -104,6 +109,7 @@ __all__ = [
     "read_newsgroups",
     "read_polarity",
     "read_tsv",
+    "read_wikipedia",
     "read_word_similarity",
     "source_stats",
     "split_code_pairs",

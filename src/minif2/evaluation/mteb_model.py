@@ -37,11 +37,15 @@ from mteb.types import PromptType
 
 from minif2.instructions import mteb_instructions
 from minif2.model import Embedder
+from minif2.schema import MTEB_TASK_TYPES
 
 __all__ = ["F2LLM_PROMPTS", "MtebEmbedder", "model_revision", "truncate_embeddings"]
 
 # F2LLM's instruction per MTEB(eng, v2) task name, exactly as its mteb registry entry uses them.
 F2LLM_PROMPTS: dict[str, str] = mteb_instructions()
+
+
+_KIT_TYPES = {mteb_name: kit for kit, mteb_name in MTEB_TASK_TYPES.items()}  # "Retrieval" -> "retrieval"
 
 
 def model_revision(embedder: Embedder, instructions: bool, dim: int | None = None) -> str:
@@ -134,6 +138,9 @@ class MtebEmbedder(AbsEncoder):
         """The raw instruction for these texts, or None (documents, or instructions off)."""
         if not self.instructions or prompt_type == PromptType.document:
             return None
+        kit_type = _KIT_TYPES.get(task_metadata.type, str(task_metadata.type).lower())
+        if self.model.config.instruction_tasks is not None and kit_type not in self.model.config.instruction_tasks:
+            return None  # the model was trained without instructions on this task type (EmbedderConfig)
         return self.get_instruction(task_metadata, prompt_type) or None
 
     def encode(

@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from minif2.model import Embedder
+from minif2.model import DEFAULT_QUERY_TEMPLATE, Embedder
+from minif2.pooling import instruction_prefix
 
 __all__ = ["Teacher", "distillation_loss", "kd_loss", "similarity_distillation_loss"]
 
@@ -98,13 +99,31 @@ def similarity_distillation_loss(
 
 
 class Teacher:
-    """A frozen embedder whose vectors are computed once per distinct text and cached."""
+    """A frozen embedder whose vectors are computed once per distinct text and cached.
 
-    def __init__(self, model: str, max_length_tokens: int | None = None, batch_size: int = 64) -> None:
+    A teacher that takes no instructions (MiniLM) sees a query without the student's instruction
+    prefix, as it was trained; one that takes them (Qwen3-Embedding) sees the query as the student does.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        max_length_tokens: int | None = None,
+        batch_size: int = 64,
+        query_template: str = DEFAULT_QUERY_TEMPLATE,
+    ) -> None:
         self.embedder = Embedder.from_pretrained(model, max_length_tokens=max_length_tokens)
         self.embedder.eval().requires_grad_(False)
         self.batch_size = batch_size
+        self.query_template = query_template
         self.cache: dict[str, Tensor] = {}
+
+    def teacher_text(self, text: str) -> str:
+        """The text as the teacher should read it: without the instruction when it takes none."""
+        if self.embedder.takes_instructions:
+            return text
+        prefix = instruction_prefix(text, self.query_template)
+        return text if prefix is None else text[len(prefix) :]
 
     @property
     def dim(self) -> int:
@@ -114,7 +133,8 @@ class Teacher:
         """``(len(texts), dim)`` teacher embeddings; only texts not seen before are encoded."""
         missing = list(dict.fromkeys(t for t in texts if t not in self.cache))
         if missing:
-            vectors = self.embedder.encode(missing, batch_size=self.batch_size, convert_to_tensor=True)
+            plain = [self.teacher_text(t) for t in missing]
+            vectors = self.embedder.encode(plain, batch_size=self.batch_size, convert_to_tensor=True)
             self.cache.update(zip(missing, vectors))
         if not texts:
             return torch.empty(0, self.dim)

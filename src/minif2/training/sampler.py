@@ -36,7 +36,7 @@ import math
 import random
 import warnings
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -356,10 +356,16 @@ class TrainingData:
         negative_ids: list[int],
         split: str = "train",
         template: str = DEFAULT_QUERY_TEMPLATE,
+        instruction_tasks: Sequence[str] | None = None,
     ) -> MicroBatch:
-        """The texts of rows ``indices`` of ``source``, keeping negatives ``negative_ids`` of each row."""
+        """The texts of rows ``indices`` of ``source``, keeping negatives ``negative_ids`` of each row.
+
+        ``instruction_tasks``: only rows of these task types keep their instruction (None: every row, F2LLM).
+        """
         rows = (self.train if split == "train" else self.validation)[source].select(indices)
-        queries = [format_query(q, instr or None, template) for q, instr in zip(rows["query"], rows["instruction"])]
+        keep = [instruction_tasks is None or task in instruction_tasks for task in rows["task"]]
+        instructions = [instr if k else None for instr, k in zip(rows["instruction"], keep, strict=True)]
+        queries = [format_query(q, instr or None, template) for q, instr in zip(rows["query"], instructions)]
         negatives = [row_negs[j] for row_negs in rows["negatives"] for j in negative_ids]
         return MicroBatch(source, self.family[source], queries, list(rows["positive"]), negatives, len(negative_ids))
 

@@ -79,6 +79,8 @@ class TrainConfig:
     attn_implementation: str | None = "auto"  # auto: flash_attention_2 (F2LLM) when usable, else sdpa | sdpa | eager
     gradient_checkpointing: bool = True  # F2LLM: on
     max_length_tokens: int = PAPER["max_length_tokens"]  # F2LLM: 1023 tokens + EOS
+    pool_instruction: bool | None = None  # None: the model's own; False: mean pooling skips instructions (pooling.py)
+    instruction_tasks: list[str] | None = None  # None: the model's own; e.g. [retrieval]: only those get instructions
     batch_size: int = PAPER["batch_per_gpu"]  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
     grad_accum: int = 1  # micro-batches per optimiser step (F2LLM: none)
     num_epochs: int = PAPER["epochs"]  # F2LLM: 2
@@ -122,6 +124,10 @@ class TrainConfig:
     kd_mode: str = "auto"  # embeddings (v2: teacher cut to the student's width) | similarity (kit) | auto
 
 
+def _formatting(embedder: Embedder) -> tuple[str, list[str] | None]:
+    return embedder.config.query_template, embedder.config.instruction_tasks
+
+
 def _embed_batch(
     backend: Any, embedder: Embedder, batch: MicroBatch, chunk_size: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
@@ -134,7 +140,7 @@ def _embed_batch(
     q = cached_embed(backend.forward, q_tok["input_ids"], q_tok["attention_mask"], chunk_size)  # (b, d)
     docs = cached_embed(backend.forward, d_tok["input_ids"], d_tok["attention_mask"], chunk_size)  # (b + b*k, d)
     b = len(batch.queries)
-    tokens = int(q_tok["attention_mask"].sum() + d_tok["attention_mask"].sum())
+    tokens = int((q_tok["attention_mask"] > 0).sum() + (d_tok["attention_mask"] > 0).sum())
     return q, docs[:b], docs[b:].reshape(b, batch.k, docs.shape[-1]), tokens  # k may be 0 (unmined data)
 
 
@@ -157,7 +163,7 @@ def micro_step(
     """
     k = min(negatives_per_step(cfg, data.family[source]), data.negatives_available[source])
     negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", data.negatives_available[source], k)
-    batch = data.batch(source, indices, negative_ids, template=embedder.config.query_template)
+    batch = data.batch(source, indices, negative_ids, "train", *_formatting(embedder))
     q, p, n, tokens = _embed_batch(backend, embedder, batch, cfg.grad_cache_chunk_size)
     losses = config_loss(cfg, q, p, n, batch.family)
     if teacher is not None:
@@ -207,7 +213,7 @@ def validation_losses(embedder: Embedder, data: TrainingData, cfg: TrainConfig) 
         sums: dict[str, float] = {}
         for start in range(0, len(rows), cfg.batch_size):
             idx = list(range(start, min(start + cfg.batch_size, len(rows))))
-            batch = data.batch(source, idx, list(range(k)), "validation", embedder.config.query_template)
+            batch = data.batch(source, idx, list(range(k)), "validation", *_formatting(embedder))
             q = embedder.embed(batch.queries)
             docs = embedder.embed(batch.positives + batch.negatives)
             p, n = docs[: len(idx)], docs[len(idx) :].reshape(len(idx), k, docs.shape[-1])
@@ -248,7 +254,8 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
     embedder = build_embedder(cfg, source)
     backend = make_backend(embedder, cfg, total_steps)
     use_kd = cfg.teacher_model_path is not None and cfg.kd_weight > 0
-    teacher = Teacher(cfg.teacher_model_path, cfg.max_length_tokens) if use_kd else None
+    template = embedder.config.query_template
+    teacher = Teacher(cfg.teacher_model_path, cfg.max_length_tokens, query_template=template) if use_kd else None
     step, micro, epoch = 0, 0, 0
     if resume_from is not None:
         state = ckpt.load_state(resume_from)
