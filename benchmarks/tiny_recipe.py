@@ -31,7 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # lever -> TrainConfig overrides on configs/tiny/train.yaml (base: the smollm2-4l asset, SmolLM2's first 4 layers).
 # The shipped profile trains on every mined source (code and, since issue 17, Wikipedia prose), pools the mean
-# over a query's text without its instruction, and gives instructions to retrieval queries only.
+# over a query's text without its instruction, gives instructions to retrieval queries only, and distils MiniLM.
 NO_PROSE = ["code_search", "code_library", "code_modules", "lee_news", "word_similarity"]
 LEVERS: dict[str, dict[str, Any]] = {
     "cpu_profile": {},  # configs/tiny/train.yaml as shipped
@@ -41,7 +41,7 @@ LEVERS: dict[str, dict[str, Any]] = {
     "instructions_everywhere": {"instruction_tasks": None},  # every task type's queries get one (not pooled)
     "no_prose": {"sources": NO_PROSE},  # without the Wikipedia sources (code, Lee news, word pairs)
     "prose_only": {"sources": ["wiki_paragraphs", "wiki_articles", "lee_news"]},  # no code at all
-    "kd": {"teacher_model_path": "minilm"},  # + F2LLM-v2 distillation from MiniLM (similarity form)
+    "no_kd": {"teacher_model_path": None},  # without F2LLM-v2 distillation from MiniLM
     "lr1e-4": {"lr": 1e-4},  # a fifth of the learning rate (the first shipped value)
     "top2_kd": {"train_layers": 2, "teacher_model_path": "minilm", "lr": 2e-4},  # only the top 2 layers, + KD
     "bidirectional": {"bidirectional": True},  # QZhou's bidirectional attention on the decoder

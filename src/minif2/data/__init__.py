@@ -4,8 +4,8 @@ Modules, in the order the step runs:
 
 - ``validation``: Reading raw records with errors people can act on, and a strict or lenient mode.
 - ``sources``: Offline raw sources harvested at run time, and hub sources for users with the hub.
-- ``wikipedia``: General English prose offline: the Wikipedia sample in gensim's wheel, as paragraphs per article.
 - ``adapters``: Adapters: raw dataset shapes -> F2LLM's one sample shape (query, positive, negatives).
+- ``wikipedia``: General English prose offline: the Wikipedia sample in gensim's wheel, as paragraphs per article.
 - ``loaders``: Datasets into samples: a hub id or local parquet/jsonl files, including F2LLM's published layout.
 - ``dedup``: De-duplication of training samples against evaluation data, by normalised-text hashing.
 - ``task_folders``: Held-out evaluation tasks on disk: the contract between the data step and evaluation.
@@ -63,7 +63,7 @@ from minif2.data.unify import (
     split_code_pairs,
 )
 from minif2.data.validation import Numbers, SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
-from minif2.data.wikipedia import WIKIPEDIA_FILE, first_sentence_split, read_wikipedia
+from minif2.data.wikipedia import WIKI_SOURCES, WIKIPEDIA_FILE, first_sentence_split, read_wikipedia, wikipedia_samples
 
 __all__ = [
     "CODE_LIBRARIES",
@@ -81,6 +81,7 @@ __all__ = [
     "UnifyConfig",
     "UnifyError",
     "WIKIPEDIA_FILE",
+    "WIKI_SOURCES",
     "build_offline",
     "check_record",
     "cli",
@@ -113,6 +114,7 @@ __all__ = [
     "read_word_similarity",
     "source_stats",
     "split_code_pairs",
+    "wikipedia_samples",
     "write_eval_task",
     "write_task_folder",
 ]

@@ -54,7 +54,7 @@ from minif2.data.sources import (
 )
 from minif2.data.task_folders import eval_texts, write_eval_task
 from minif2.data.validation import SkipReport
-from minif2.data.wikipedia import first_sentence_split, read_wikipedia
+from minif2.data.wikipedia import WIKI_SOURCES, wikipedia_samples
 from minif2.instructions import instruction_for
 from minif2.schema import NUM_NEGATIVES, Sample, text_hash, write_unified
 
@@ -77,8 +77,7 @@ OFFLINE_SOURCES = (
     "code_modules",
     "lee_news",
     "word_similarity",
-    "wiki_paragraphs",
-    "wiki_articles",
+    *WIKI_SOURCES,
 )
 
 
@@ -272,20 +271,6 @@ def write_offline_eval_tasks(cfg: UnifyConfig, held: list[dict], root: Path) -> 
     return written
 
 
-def _wikipedia_sources(cfg: UnifyConfig) -> dict[str, list[Sample]]:
-    """General prose (issue 17): Wikipedia lead sentence -> rest, and paragraph -> same-article paragraph."""
-    if not {"wiki_paragraphs", "wiki_articles"} & set(cfg.offline_sources):
-        return {}
-    paragraphs = read_wikipedia()
-    splits = [s for s in map(first_sentence_split, (p["text"] for p in paragraphs)) if s]
-    leads = [{"lead": lead, "rest": rest} for lead, rest in splits]
-    articles = [{"text": p["text"], "label": p["title"]} for p in paragraphs]
-    return {
-        "wiki_paragraphs": from_pairs(leads, "wiki_paragraphs", "lead", "rest"),
-        "wiki_articles": from_clustering(articles, "wiki_articles", cfg.clustering_negatives, cfg.seed),
-    }
-
-
 def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sample]], dict[str, Any]]:
     """Harvest the offline sources, write held-out tasks under ``eval_root``, return the training
     samples per source (not yet de-duplicated) and a manifest fragment (origins, licences, counts)."""
@@ -313,7 +298,7 @@ def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sam
         "code_modules": from_clustering(topics, "code_modules", cfg.clustering_negatives, s),
         "lee_news": from_pairs(read_lee_background(), "lee_news", "lead", "body"),
         "word_similarity": from_sts(words, "word_similarity", cfg.word_similarity_threshold),
-        **_wikipedia_sources(cfg),
+        **wikipedia_samples(cfg.offline_sources, [caps[n] for n in WIKI_SOURCES], cfg.clustering_negatives, s),
     }
     samples = {k: _cap(v, caps.get(k, cap), s) for k, v in samples.items() if k in cfg.offline_sources}
     origin_keys = {

@@ -18,14 +18,20 @@ model never trained on (docs/recipe.md §4).
 from __future__ import annotations
 
 import bz2
+import random
 import re
+from collections.abc import Sequence
 from functools import lru_cache
 
 from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
+from minif2.data.adapters import from_clustering, from_pairs
 from minif2.data.sources import gensim_file
+from minif2.schema import Sample
 
-__all__ = ["WIKIPEDIA_FILE", "first_sentence_split", "read_wikipedia"]
+__all__ = ["WIKIPEDIA_FILE", "WIKI_SOURCES", "first_sentence_split", "read_wikipedia", "wikipedia_samples"]
+
+WIKI_SOURCES = ("wiki_paragraphs", "wiki_articles")
 
 WIKIPEDIA_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z\"'])")
@@ -71,3 +77,28 @@ def read_wikipedia(min_chars: int = 200, max_chars: int = 1500) -> tuple[dict[st
                 if _is_prose(paragraph, min_chars):
                     out.append({"title": title, "text": paragraph[:max_chars]})
     return tuple(out)
+
+
+def wikipedia_samples(
+    sources: Sequence[str], caps: Sequence[int | None], clustering_negatives: int, seed: int
+) -> dict[str, list[Sample]]:
+    """The two training sources of :data:`WIKI_SOURCES` that ``sources`` asks for (not yet capped).
+
+    At most 4x the larger of ``caps`` paragraphs are used (a seeded draw), so that a small profile's
+    clustering negatives, which mining embeds, come from a small pool too.
+    """
+    wanted = [name for name in WIKI_SOURCES if name in sources]
+    if not wanted:
+        return {}
+    paragraphs = list(read_wikipedia())
+    bound = None if None in caps else 4 * max(c for c in caps if c is not None)
+    if bound is not None and len(paragraphs) > bound:
+        paragraphs = random.Random(seed).sample(paragraphs, bound)
+    splits = [first_sentence_split(p["text"]) for p in paragraphs]
+    leads = [{"lead": split[0], "rest": split[1]} for split in splits if split]
+    articles = [{"text": p["text"], "label": p["title"]} for p in paragraphs]
+    built = {
+        "wiki_paragraphs": lambda: from_pairs(leads, "wiki_paragraphs", "lead", "rest"),
+        "wiki_articles": lambda: from_clustering(articles, "wiki_articles", clustering_negatives, seed),
+    }
+    return {name: built[name]() for name in wanted}
