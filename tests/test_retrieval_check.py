@@ -80,8 +80,10 @@ def test_tiny_profile_turns_the_pruned_decoder_into_an_embedder(tmp_path: Path) 
 
     The trained decoder (SmolLM2's first 4 layers, fully trained with frozen embeddings) should reach
     nDCG@10 >= 0.30 on CodeSearchHeldOut through mteb (configs/tiny/eval.yaml: 64 tokens, 50 rows)
-    and beat its untrained base on every task type of the offline suite. NOT yet seen passing: the
-    machine was too loaded to finish a run (issue 17's report); figures per seed: benchmarks/tiny_recipe.py.
+    and beat its untrained base on every task type of the offline suite (the mean of a type's tasks).
+    Seeds 0-2 give 0.49-0.53 held-out and a gain on every task, not only every type
+    (benchmarks/measured/README.md); sentiment's margin alone is too thin (+0.010 on the worst seed)
+    to assert on another machine's floating point, so the test asserts the goal as the issue states it.
     """
     from minif2 import mining
     from minif2.config import load_config, profile_path
