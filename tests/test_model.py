@@ -213,3 +213,12 @@ def test_text_only_mean_pooling_matches_sentence_transformers_include_prompt_fal
     plain = emb.encode(TEXTS)
     assert np.abs(ours - full).max() > 1e-3 and np.abs(ours - plain).max() > 1e-3
     np.testing.assert_allclose(plain, Embedder.from_pretrained("tiny-qwen3", pooling="mean").encode(TEXTS), atol=1e-6)
+
+
+def test_unknown_instruction_task_type_is_refused_by_name():
+    """A misspelt type ("Retrieval", mteb's spelling) would silently strip every instruction: refused instead."""
+    from minif2 import EmbedderConfig
+
+    assert EmbedderConfig(instruction_tasks=["retrieval", "sts"]).instruction_tasks == ["retrieval", "sts"]
+    with pytest.raises(ValueError, match=r"instruction_tasks: unknown task type\(s\) \['Retrieval'\]"):
+        EmbedderConfig(instruction_tasks=["Retrieval"])

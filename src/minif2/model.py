@@ -37,6 +37,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
 from minif2.attention import FLASH, choose_attention
 from minif2.pooling import Pooling, mark_instructions, pool
+from minif2.schema import TASK_TYPES
 
 __all__ = ["DEFAULT_QUERY_TEMPLATE", "Embedder", "EmbedderConfig", "format_query", "pool"]
 
@@ -66,6 +67,11 @@ class EmbedderConfig:
     uses_instructions: bool | None = None  # None: decoders and kit-trained models yes, encoders no (takes_instructions)
     trust_remote_code: bool = False  # run a model folder's own Python code: only the caller may turn it on
     prompts: dict[str, str] = field(default_factory=dict)  # name -> instruction, saved for sentence-transformers
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.instruction_tasks or ()) - set(TASK_TYPES))
+        if unknown:  # a misspelt type would silently take every instruction away
+            raise ValueError(f"instruction_tasks: unknown task type(s) {unknown}; use some of {list(TASK_TYPES)}")
 
 
 def format_query(text: str, instruction: str | None, template: str = DEFAULT_QUERY_TEMPLATE) -> str:

@@ -83,10 +83,13 @@ def mark_instructions(
     """
     marked = attention_mask.clone()
     rank = attention_mask.long().cumsum(dim=1)  # 1, 2, ... over real tokens, whatever the padding side
+    lengths: dict[str, int] = {}  # a batch shares one or a few instructions: tokenize each once
     for row, text in enumerate(texts):
         prefix = instruction_prefix(text, template)
         if prefix is None:
             continue
-        n = min(_prompt_length(tokenizer, prefix), int(attention_mask[row].sum()) - 1)
+        if prefix not in lengths:
+            lengths[prefix] = _prompt_length(tokenizer, prefix)
+        n = min(lengths[prefix], int(attention_mask[row].sum()) - 1)
         marked[row][(attention_mask[row] > 0) & (rank[row] <= n)] = INSTRUCTION
     return marked
