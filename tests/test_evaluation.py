@@ -299,7 +299,17 @@ def test_main_writes_table_averages_paper_numbers_and_plot(
     )
     out = main(cfg)
     results = pd.read_csv(out / "results.csv")
-    assert list(results.columns) == ["task", "type", "main_score", "metric", "model", "revision"]
+    assert list(results.columns) == [
+        "task",
+        "type",
+        "main_score",
+        "ci_low",
+        "ci_high",
+        "rows",
+        "metric",
+        "model",
+        "revision",
+    ]
     assert sorted(zip(results["model"], results["task"])) == sorted(
         (m, t) for m in ("base", "fine-tuned") for t in ("ToySTS", "ToyClustering")
     )

@@ -19,7 +19,9 @@ from minif2.data.adapters import (
 )
 from minif2.data.dedup import dedup_samples
 from minif2.data.task_folders import eval_texts, list_eval_tasks, read_eval_task
-from minif2.data.unify import UnifyConfig, cli, main
+from minif2.data.unify import UnifyConfig, cli, main, stratified_split, write_offline_eval_tasks
+from minif2.evaluation.mteb_tasks import load_local_task
+from minif2.provenance import file_sha256, folder_fingerprint
 from minif2.data.validation import SkipReport, UnifyError
 from minif2.instructions import SOURCE_INSTRUCTIONS, TYPE_INSTRUCTIONS, instruction_for
 from minif2.schema import Sample, normalize_text, read_unified, text_hash, write_unified
@@ -334,3 +336,49 @@ def test_source_caps_replace_the_common_cap_per_source(tmp_path):
     data = read_unified(tmp_path / "d" / "unified")
     assert 40 < len(data["code_search"]) <= 120
     assert all(len(rows) <= 40 for name, rows in data.items() if name != "code_search")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_stratified_split_keeps_every_test_label_in_train(seed):
+    import random
+
+    rng = random.Random(seed)
+    sizes = {"common": rng.randint(5, 40), "rare": 1, "pair": 2, "few": rng.randint(3, 6)}
+    rows = [{"text": f"{label} {i}", "label": label} for label, n in sizes.items() for i in range(n)]
+    train, test = stratified_split(rows, 0.5, seed)
+    assert sorted(r["text"] for r in train + test) == sorted(r["text"] for r in rows)  # nothing lost or repeated
+    assert {r["label"] for r in test} <= {r["label"] for r in train}
+    assert {r["label"] for r in train} == set(sizes)  # a one-row label stays in train
+    for label, n in sizes.items():  # each label is split in the asked proportion (its last row kept in train)
+        assert sum(r["label"] == label for r in test) == min(round(n * 0.5), n - 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_skewed_harvest_gives_a_valid_suite(tmp_path, seed):
+    """Another machine's packages hold other files: fewer numpy docstrings, say. Every split still
+    gives mteb a classification task whose test labels all occur in train (issue 21's failure)."""
+    held = [
+        {"query": f"docstring {lib} {i}", "code": f"def f{lib}{i}(): pass", "library": lib, "module": f"{lib}.m{i % 7}"}
+        for lib, n in {"stdlib": 60, "torch": 25, "transformers": 12, "numpy": 2}.items()
+        for i in range(n)
+    ]
+    cfg = UnifyConfig(seed=seed, eval_rows_per_split=30, eval_code_queries=20)
+    written = write_offline_eval_tasks(cfg, held, tmp_path)
+    for name, info in written.items():
+        task = read_eval_task(tmp_path / name)  # raises TaskFormatError on an unseen test label
+        assert info["fingerprint"] == folder_fingerprint(tmp_path / name)
+        if task["type"] == "classification":
+            assert {r["label"] for r in task["test"]} <= {r["label"] for r in task["train"]}
+            assert load_local_task(tmp_path / name).metadata.dataset["revision"] == info["fingerprint"]
+
+
+def test_manifest_records_fingerprints_and_versions(tmp_path):
+    out = main(_tiny_cfg(tmp_path, offline_sources=("lee_news", "word_similarity")))
+    manifest = json.loads((out / "unified" / "manifest.json").read_text())
+    assert manifest["fingerprints"] == {
+        source: file_sha256(out / "unified" / f"{source}.parquet") for source in manifest["sources"]
+    }
+    env = manifest["environment"]
+    assert env["python"] and set(env["versions"]) >= {"torch", "transformers", "mteb", "datasets"}
+    assert manifest["origins"]["lee_news"]["lee_background"]["package"].startswith("gensim ")
+    assert all(info["fingerprint"] for info in manifest["eval_tasks"].values())

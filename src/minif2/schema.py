@@ -22,6 +22,7 @@ from typing import Any
 from datasets import Dataset, Features, Sequence, Value
 
 from minif2.config import MINING
+from minif2.provenance import file_sha256
 
 __all__ = [
     "F2LLM_CLASSIFICATION_DATASETS",
@@ -155,11 +156,14 @@ def features() -> Any:
 def write_unified(
     samples_by_source: dict[str, Any], folder: str | Path, extra_manifest: dict[str, Any] | None = None
 ) -> Path:
-    """Write ``{source: Dataset | list[Sample]}`` as ``<folder>/<source>.parquet`` + ``manifest.json``."""
+    """Write ``{source: Dataset | list[Sample]}`` as ``<folder>/<source>.parquet`` + ``manifest.json``.
+
+    The manifest records each source's row count and the sha256 of its parquet file (``fingerprints``),
+    so two runs can be compared at a glance (provenance.py)."""
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    counts = {}
+    counts, fingerprints = {}, {}
     for source, data in samples_by_source.items():
         if not isinstance(data, Dataset):
             data = Dataset.from_list(
@@ -167,7 +171,8 @@ def write_unified(
             )
         data.to_parquet(str(folder / f"{source}.parquet"))
         counts[source] = len(data)
-    manifest = {"sources": counts, **(extra_manifest or {})}
+        fingerprints[source] = file_sha256(folder / f"{source}.parquet")
+    manifest = {"sources": counts, "fingerprints": fingerprints, **(extra_manifest or {})}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return folder
 

@@ -48,6 +48,7 @@ from minif2.config import repo_root
 __all__ = [
     "CODE_LIBRARIES",
     "ORIGINS",
+    "origin_record",
     "default_cache_dir",
     "gensim_file",
     "harvest_code_pairs",
@@ -116,6 +117,24 @@ ORIGINS: dict[str, dict[str, str]] = {
         "licence": "free for research, redistributed in gensim's wheel",
     },
 }
+
+
+# The package each origin's files come with: its version is recorded beside the data (provenance).
+_PACKAGE_OF = {"stdlib": "python", "numpy": "numpy", "torch": "torch", "transformers": "transformers"}
+
+
+def origin_record(key: str) -> dict[str, str]:
+    """``ORIGINS[key]`` plus the package (and version) whose installed files the source was read from.
+
+    A harvest reads installed packages, so another version can give other data: the manifest keeps
+    the version to tell two runs apart (issue 21). Every gensim test corpus comes with gensim.
+
+    >>> origin_record("stdlib")["package"].startswith("python ")
+    True
+    """
+    package = _PACKAGE_OF.get(key, "gensim")
+    version = _library_version("stdlib" if package == "python" else package)
+    return {**ORIGINS[key], "package": f"{package} {version}"}
 
 
 def default_cache_dir() -> Path:
@@ -257,7 +276,7 @@ def harvest_code_pairs(
         "pairs": len(pairs),
         "pairs_per_library": dict(Counter(p["library"] for p in pairs)),
         "skipped": dict(skipped),
-        "origins": {lib: ORIGINS[lib] for lib in libraries},
+        "origins": {lib: origin_record(lib) for lib in libraries},
         "max_files_per_library": max_files_per_library,
         "seed": seed,
     }

@@ -44,8 +44,8 @@ from minif2.data.dedup import DedupReport, dedup_samples
 from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
     CODE_LIBRARIES,
-    ORIGINS,
     harvest_code_pairs,
+    origin_record,
     read_lee_background,
     read_lee_sts,
     read_newsgroups,
@@ -56,6 +56,7 @@ from minif2.data.task_folders import eval_texts, write_eval_task
 from minif2.data.validation import SkipReport
 from minif2.data.wikipedia import WIKI_SOURCES, wikipedia_samples
 from minif2.instructions import instruction_for
+from minif2.provenance import environment_record, folder_fingerprint
 from minif2.schema import NUM_NEGATIVES, Sample, text_hash, write_unified
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "main",
     "source_stats",
     "split_code_pairs",
+    "stratified_split",
 ]
 
 
@@ -239,11 +241,33 @@ def _code_retrieval_task(held: list[dict], num_queries: int, seed: int) -> dict[
     return {"corpus": corpus, "queries": queries, "qrels": qrels}
 
 
-def _split_rows(rows: list[dict], test_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    rows = list(rows)
-    random.Random(seed).shuffle(rows)
-    cut = int(round(len(rows) * (1 - test_fraction)))
-    return rows[:cut], rows[cut:]
+def stratified_split(rows: list[dict], test_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
+    """Split labelled rows into (train, test) label by label, so every test label also occurs in train.
+
+    Each label's rows are shuffled (seeded) and ``round(n * test_fraction)`` of them go to test, but
+    never all: a label with one row stays in train. A plain shuffle-and-cut can put every row of a rare
+    label in test (issue 21: all ``numpy`` docstrings of one harvest), where a classifier trained on
+    the train split cannot predict it and mteb's scoring stops.
+
+    >>> rows = [{"label": "a"}] * 4 + [{"label": "b"}]
+    >>> train, test = stratified_split(rows, 0.5, seed=0)
+    >>> sorted(r["label"] for r in train), sorted(r["label"] for r in test)
+    (['a', 'a', 'b'], ['a', 'a'])
+    """
+    by_label: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_label[str(row["label"])].append(row)
+    rng = random.Random(seed)
+    train, test = [], []
+    for label in sorted(by_label):
+        group = list(by_label[label])
+        rng.shuffle(group)
+        cut = min(int(round(len(group) * test_fraction)), len(group) - 1)
+        test += group[:cut]
+        train += group[cut:]
+    rng.shuffle(train)
+    rng.shuffle(test)
+    return train, test
 
 
 def _cap(rows: list, limit: int | None, seed: int) -> list:
@@ -256,15 +280,16 @@ def write_offline_eval_tasks(cfg: UnifyConfig, held: list[dict], root: Path) -> 
     s = cfg.seed
 
     def put(name: str, kind: str, source: str, **data: Any) -> None:
-        write_eval_task(root, name, kind, instruction_for(name, kind), source, **data)
-        written[name] = {"type": kind, "source": source, **{k: len(v) for k, v in data.items()}}
+        folder = write_eval_task(root, name, kind, instruction_for(name, kind), source, **data)
+        counts = {k: len(v) for k, v in data.items()}
+        written[name] = {"type": kind, "source": source, **counts, "fingerprint": folder_fingerprint(folder)}
 
     put("CodeSearchHeldOut", "retrieval", "code", **_code_retrieval_task(held, cfg.eval_code_queries, s))
     library_rows = [{"text": p["query"], "label": p["library"]} for p in held]
-    train, test = _split_rows(_cap(library_rows, 2 * cfg.eval_rows_per_split, s), 0.5, s)
+    train, test = stratified_split(_cap(library_rows, 2 * cfg.eval_rows_per_split, s), 0.5, s)
     put("CodeLibraryClassification", "classification", "code", train=train, test=test)
     put("LeeSTS", "sts", "lee_sts", test=_cap(read_lee_sts(), cfg.eval_sts_pairs, s))
-    train, test = _split_rows(read_polarity(), 0.5, s)
+    train, test = stratified_split(read_polarity(), 0.5, s)
     put("PolarityClassification", "classification", "polarity", train=train, test=test)
     news = [{"text": r["text"], "label": r["label"]} for r in read_newsgroups()]
     put("NewsgroupsClustering", "clustering", "newsgroups", test=_cap(news, cfg.eval_rows_per_split, s))
@@ -316,7 +341,7 @@ def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sam
         "NewsgroupsClustering": ["newsgroups"],
     }
     origins = {
-        name: {k: ORIGINS[k] for k in keys}
+        name: {k: origin_record(k) for k in keys}
         for name, keys in origin_keys.items()
         if name in samples or name in eval_manifest
     }
@@ -362,6 +387,7 @@ def _build(cfg: UnifyConfig, unified: Path, eval_root: Path) -> None:
     stats = source_stats(kept)
     manifest = {
         **fragment,
+        "environment": environment_record(),
         "dedup": dedup.to_dict(),
         "skips": skips.to_dict(),
         "stats": stats,

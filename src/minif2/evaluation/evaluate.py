@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,9 +41,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from minif2.config import PROFILES, load_config, profile_path, save_config, staged_folder
+from minif2.evaluation.intervals import RowScores, bootstrap_interval, paired_interval, row_scores, verdict
 from minif2.evaluation.mteb_model import MtebEmbedder
 from minif2.evaluation.mteb_tasks import load_local_tasks
-from minif2.evaluation.report import RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
+from minif2.evaluation.report import GAIN_COLUMNS, RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
 from minif2.model import Embedder
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "evaluate_models",
     "main",
     "model_label",
+    "paired_gains",
     "resolve_tasks",
     "scores_by_dimension",
 ]
@@ -93,6 +97,7 @@ class EvalConfig:
     seed: int = 42  # mteb's task seed (MTEB_SEED) (classification few-shot draws, clustering bootstraps)
     max_rows_per_task: int | None = None  # local tasks only: a seeded sample of test rows / queries (quick looks)
     plot: bool = True
+    base: str | None = None  # a label (or model name): gains.csv holds every other model's paired gain over it
     dim: int | None = (
         None  # score the first `dim` coordinates, re-normalised (F2LLM-v2 Matryoshka, recipe §1b); None: all
     )
@@ -142,19 +147,21 @@ def _cache(cfg: EvalConfig) -> Any:
     return mteb.ResultCache(cache_path=root if cfg.seed == MTEB_SEED else root / f"seed-{cfg.seed}")
 
 
-def _run_one(model: MtebEmbedder, task: Any, cache: Any, batch_size: int) -> Any:
-    """One model on one task through ``mteb.evaluate``; re-run when the task's files changed since caching."""
+def _predictions_folder(root: Path, model: MtebEmbedder, task: Any) -> Path:
+    """Where mteb saves one model's predictions on one task: keyed by both revisions, never mixed."""
+    return root / "predictions" / model.revision / task.metadata.revision
+
+
+def _run_one(model: MtebEmbedder, task: Any, cache: Any, batch_size: int, predictions: Path) -> Any:
+    """One model on one task through ``mteb.evaluate``, saving mteb's predictions in ``predictions``;
+    re-run when the task's files changed since caching, or when the cached result has no predictions."""
 
     strategy = "only-missing"
     if cache is not None:
         cached = cache.load_task_result(task.metadata.name, model.mteb_model_meta)
-        if cached is not None and cached.dataset_revision != task.metadata.revision:
-            logger.info(
-                "task %s changed since it was cached (%s -> %s): re-running",
-                task.metadata.name,
-                cached.dataset_revision,
-                task.metadata.revision,
-            )
+        saved = (predictions / f"{task.metadata.name}_predictions.json").is_file()
+        if cached is not None and (cached.dataset_revision != task.metadata.revision or not saved):
+            logger.info("task %s: cached result is stale or has no predictions: re-running", task.metadata.name)
             strategy = "always"
     quiet = not datasets.utils.logging.is_progress_bar_enabled()
     datasets.disable_progress_bars()  # mteb's per-task dataset maps would print a bar each
@@ -167,6 +174,7 @@ def _run_one(model: MtebEmbedder, task: Any, cache: Any, batch_size: int) -> Any
                 task,
                 cache=cache,
                 overwrite_strategy=strategy,
+                prediction_folder=predictions,
                 show_progress_bar=False,
                 encode_kwargs={"batch_size": batch_size, "show_progress_bar": False},
             )
@@ -183,21 +191,36 @@ def _run_one(model: MtebEmbedder, task: Any, cache: Any, batch_size: int) -> Any
     return result.task_results[0]
 
 
+def _row_scores(task: Any, result: Any, predictions: Path) -> RowScores | None:
+    """The per-row material for intervals from mteb's saved predictions (None where mteb saved none)."""
+    path = predictions / f"{task.metadata.name}_predictions.json"
+    if not path.is_file() or "test" not in result.scores:
+        return None
+    saved = json.loads(path.read_text())
+    subset = next(iter(k for k in saved if k != "mteb_model_meta"))
+    return row_scores(task, saved[subset]["test"], result.scores["test"][0])
+
+
 def evaluate_models(
     models: list[str | Embedder | MtebEmbedder],
     tasks: str,
     labels: list[str] | None = None,
     cfg: EvalConfig | None = None,
 ) -> pd.DataFrame:
-    """Score each model on each task -> tidy table (task, type, main_score, metric, model, revision).
+    """Score each model on each task -> tidy table (task, type, main_score, ci_low, ci_high, rows, metric,
+    model, revision).
 
-    ``main_score`` is on mteb's scale (0-1). Tasks are rebuilt for each model so that
-    every model sees the same few-shot samples and bootstraps.
+    ``main_score`` is mteb's, on its scale (0-1); ``ci_low``/``ci_high`` its 95 % bootstrap interval over
+    the task's ``rows`` (``evaluation/intervals.py``). Tasks are rebuilt for each model so that every model
+    sees the same rows, few-shot samples and bootstraps. The per-row material is kept in
+    ``table.attrs["row_scores"]`` (``{(model, task): RowScores}``) for :func:`paired_gains`.
     """
     cfg = cfg or EvalConfig()
     cache = _cache(cfg)
     overrides = {"max_length_tokens": cfg.max_length_tokens, "torch_dtype": cfg.torch_dtype}
-    rows = []
+    scratch = tempfile.TemporaryDirectory(prefix="minif2-predictions-") if cache is None else None
+    root = Path(scratch.name) if scratch is not None else Path(cache.cache_path)
+    rows, kept = [], {}
     for i, model in enumerate(models):
         label = labels[i] if labels and i < len(labels) else None
         if not isinstance(model, MtebEmbedder):
@@ -205,18 +228,61 @@ def evaluate_models(
             model = MtebEmbedder(model, label=label, instructions=cfg.instructions, dim=cfg.dim, **overrides)
         task_list = resolve_tasks(tasks, seed=cfg.seed, max_rows=cfg.max_rows_per_task)
         for task in tqdm(task_list, desc=f"mteb {model.label}", unit="task"):
-            result = _run_one(model, task, cache, cfg.batch_size)
+            where = _predictions_folder(root, model, task)
+            result = _run_one(model, task, cache, cfg.batch_size, where)
+            per_row = _row_scores(task, result, where)
+            low, high = bootstrap_interval(per_row, seed=cfg.seed) if per_row is not None else (math.nan, math.nan)
+            kept[(model.label, task.metadata.name)] = per_row
             rows.append(
                 {
                     "task": task.metadata.name,
                     "type": task.metadata.type,
                     "main_score": float(result.get_score()),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "rows": per_row.scored if per_row is not None else None,
                     "metric": task.metadata.main_score,
                     "model": model.label,
                     "revision": model.revision,
                 }
             )
-    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    if scratch is not None:
+        scratch.cleanup()
+    table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    table.attrs["row_scores"] = kept
+    return table
+
+
+def paired_gains(results: pd.DataFrame, base: str, seed: int = 42) -> pd.DataFrame:
+    """Every other model's gain over ``base`` (a model label) on each task, paired on the same rows.
+
+    Columns: task, type, model, base, gain, gain_low, gain_high (the 95 % paired-bootstrap interval),
+    verdict (``gain``: the interval is above zero; ``loss``: below; ``tie``: it holds zero).
+    """
+    kept = results.attrs.get("row_scores", {})
+    if base not in set(results["model"]):
+        raise ValueError(f"paired_gains: base {base!r} is not one of the scored models {sorted(set(results['model']))}")
+    out = []
+    for row in results[results["model"] != base].itertuples():
+        ref, other = kept.get((base, row.task)), kept.get((row.model, row.task))
+        gain, low, high = paired_interval(ref, other, seed) if ref and other else (math.nan,) * 3
+        if ref is None or other is None:
+            gain = row.main_score - float(
+                results[(results.model == base) & (results.task == row.task)].main_score.iloc[0]
+            )
+        out.append(
+            {
+                "task": row.task,
+                "type": row.type,
+                "model": row.model,
+                "base": base,
+                "gain": gain,
+                "gain_low": low,
+                "gain_high": high,
+                "verdict": verdict(low, high) if ref and other else "no interval",
+            }
+        )
+    return pd.DataFrame(out, columns=GAIN_COLUMNS)
 
 
 def scores_by_dimension(
@@ -240,7 +306,9 @@ def scores_by_dimension(
         memo: dict[Any, Any] = {}
         for dim in dims:
             wrapped = MtebEmbedder(embedder, label=label, instructions=cfg.instructions, dim=dim, memo=memo)
-            tables.append(evaluate_models([wrapped], tasks, cfg=cfg).assign(dim=dim))
+            table = evaluate_models([wrapped], tasks, cfg=cfg).assign(dim=dim)
+            table.attrs = {}  # per-row material is for paired_gains; pandas cannot merge it across tables
+            tables.append(table)
     return pd.concat(tables, ignore_index=True)
 
 
@@ -263,6 +331,10 @@ def _write_results(cfg: EvalConfig, out: Path) -> None:
     results = evaluate_models(list(cfg.models), cfg.tasks, labels=cfg.labels or None, cfg=run_cfg)
     results.to_csv(out / "results.csv", index=False)
     (out / "results.json").write_text(json.dumps(results.to_dict("records"), indent=2))
+    if cfg.base is not None:
+        gains = paired_gains(results, cfg.base, seed=cfg.seed)
+        gains.to_csv(out / "gains.csv", index=False)
+        print(gains.round(3).to_string(index=False))
     averages = category_averages(results)
     averages.to_csv(out / "category_averages.csv", index=False)
     paper_comparison(averages).to_csv(out / "paper_comparison.csv", index=False)
@@ -288,6 +360,11 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-cache", dest="use_cache", action="store_false", default=None, help="ignore mteb's result cache"
     )
+    parser.add_argument("--max-length", dest="max_length_tokens", type=int, help="tokens per text (as trained)")
+    parser.add_argument("--max-rows", dest="max_rows_per_task", type=int, help="a seeded sample of rows per task")
+    parser.add_argument("--dtype", dest="torch_dtype", choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--seed", type=int, help="mteb's task seed (few-shot draws, clustering samples, bootstrap)")
+    parser.add_argument("--base", help="label of the model every other one is compared with, paired (gains.csv)")
     parser.add_argument(
         "--dim",
         type=int,

@@ -20,7 +20,6 @@ and does not run models (``evaluation/evaluate.py``). Taught in ``notebooks/04_m
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from mteb.abstasks.text.summarization import AbsTaskSummarization
 
 from minif2.data.task_folders import EVAL_TYPES, TaskFormatError, read_eval_task
 from minif2.instructions import instruction_for
+from minif2.provenance import folder_fingerprint
 from minif2.schema import MTEB_TASK_TYPES
 
 __all__ = ["LOCAL_TASK_TYPES", "MTEB_TYPE", "load_local_task", "load_local_tasks"]
@@ -53,15 +53,6 @@ _MAIN_SCORE = {
 }
 
 
-def _fingerprint(folder: Path) -> str:
-    """A short hash of every file in the task folder: the task's dataset revision in mteb's results."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def _metadata(spec: dict[str, Any], folder: Path) -> TaskMetadata:
     """mteb metadata for a local task; ``prompt`` carries the query instruction."""
     kind = spec["type"]
@@ -72,7 +63,7 @@ def _metadata(spec: dict[str, Any], folder: Path) -> TaskMetadata:
         type=MTEB_TYPE[kind],
         category="t2t",
         reference=None,
-        dataset={"path": str(folder), "revision": _fingerprint(folder)},
+        dataset={"path": str(folder), "revision": folder_fingerprint(folder)},
         eval_splits=["test"],
         eval_langs=["eng-Latn"],
         main_score=_MAIN_SCORE[kind],

@@ -28,6 +28,7 @@ from minif2.schema import MTEB_TASK_TYPES
 
 __all__ = [
     "PAPER_MTEB_ENG_V2",
+    "GAIN_COLUMNS",
     "RESULT_COLUMNS",
     "category_averages",
     "paper_comparison",
@@ -35,7 +36,8 @@ __all__ = [
     "plot_scores_by_dimension",
 ]
 
-RESULT_COLUMNS = ["task", "type", "main_score", "metric", "model", "revision"]
+RESULT_COLUMNS = ["task", "type", "main_score", "ci_low", "ci_high", "rows", "metric", "model", "revision"]
+GAIN_COLUMNS = ["task", "type", "model", "base", "gain", "gain_low", "gain_high", "verdict"]
 
 # MTEB(eng, v2) recomputed from the public MTEB results (minif2.config, docs/recipe.md §1a), x100, with mteb's
 # task-type names. mean_task = mean over the 41 tasks; mean_type = mean over the 7 task types.
@@ -81,7 +83,8 @@ def paper_comparison(averages: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_scores(results: pd.DataFrame, path: str | Path | None = None, title: str | None = None) -> Any:
-    """Grouped bars: one group per task, one bar per model (base vs fine-tuned), main score x100."""
+    """Grouped bars: one group per task, one bar per model (base vs fine-tuned), main score x100, with the
+    95 % interval as an error bar where the table has one (``ci_low``/``ci_high``, evaluation/intervals.py)."""
 
     models = list(dict.fromkeys(results["model"]))
     tasks = list(dict.fromkeys(results["task"]))
@@ -89,12 +92,25 @@ def plot_scores(results: pd.DataFrame, path: str | Path | None = None, title: st
         results.pivot_table(index="task", columns="model", values="main_score").reindex(index=tasks, columns=models)
         * 100
     )
+    bounds = {
+        side: results.pivot_table(index="task", columns="model", values=f"ci_{side}", dropna=False).reindex(
+            index=tasks, columns=models
+        )
+        * 100
+        if f"ci_{side}" in results
+        else None
+        for side in ("low", "high")
+    }
     info = results.drop_duplicates("task").set_index("task")
     fig, ax = plt.subplots(figsize=(max(7.0, 1.7 * len(tasks) + 2.5), 4.6))
     width = 0.8 / max(1, len(models))
     x = np.arange(len(tasks))
     for i, model in enumerate(models):
-        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, table[model].to_numpy(), width, label=model)
+        score = table[model].to_numpy()
+        errors = None
+        if bounds["low"] is not None:
+            errors = np.nan_to_num(np.vstack([score - bounds["low"][model], bounds["high"][model] - score]))
+        bars = ax.bar(x + (i - (len(models) - 1) / 2) * width, score, width, label=model, yerr=errors, capsize=2)
         ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
     ax.set_xticks(
         x, [f"{t}\n{info.loc[t, 'type']}: {info.loc[t, 'metric']}" for t in tasks], fontsize=8, rotation=20, ha="right"
