@@ -23,6 +23,8 @@ from pathlib import Path
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
+from minif2.provenance import environment_record
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -84,6 +86,20 @@ def _failing_cell(executed: Path) -> int | str:
     return "?"
 
 
+def run_record(run_dir: Path) -> dict:
+    """What two course runs must share to give the same numbers: the environment (Python, the lock's hash, the
+    key packages' versions) and the fingerprints of the data the run built (its unify manifest)."""
+    record: dict = {"environment": environment_record()}
+    manifest = run_dir / "data" / "unified" / "manifest.json"
+    if manifest.is_file():
+        built = json.loads(manifest.read_text())
+        record["data_fingerprints"] = {
+            "unified": built.get("fingerprints", {}),
+            "eval_tasks": {name: task.get("fingerprint") for name, task in built.get("eval_tasks", {}).items()},
+        }
+    return record
+
+
 def main(cfg: CourseConfig) -> Path:
     run_dir = Path(cfg.run_dir) if cfg.run_dir else ROOT / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = run_dir if run_dir.is_absolute() else ROOT / run_dir
@@ -117,6 +133,7 @@ def main(cfg: CourseConfig) -> Path:
         raise
     finally:
         summary["total_s"] = round(time.perf_counter() - total, 1)
+        summary.update(run_record(run_dir))
         (run_dir / "course.json").write_text(json.dumps(summary, indent=2))
     print(f"course finished in {summary['total_s']:.1f} s; executed notebooks in {run_dir / 'notebooks'}")
     return run_dir

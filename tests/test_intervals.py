@@ -78,3 +78,13 @@ def test_main_writes_intervals_and_gains(tmp_path, tiny_qwen3_path) -> None:
     assert list(gains.columns) == ["task", "type", "model", "base", "gain", "gain_low", "gain_high", "verdict"]
     again = pd.read_csv(main(cfg) / "results.csv")  # from mteb's cache: the same intervals
     pd.testing.assert_frame_equal(results, again)
+
+
+def test_answer_key_04_4_agrees_with_the_library_bootstrap() -> None:
+    import runpy
+
+    from minif2.config import repo_root
+
+    key = runpy.run_path(str(repo_root() / "notebooks" / "solutions" / "04_mteb_scoring.py"))["answer_4"]
+    low, high = bootstrap_interval(RowScores("t", "mean", np.array([1.0] * 28 + [0.0] * 22)))
+    assert key == pytest.approx((high - low) / 2, abs=0.01)

@@ -20,10 +20,10 @@ from minif2.data.adapters import (
 from minif2.data.dedup import dedup_samples
 from minif2.data.task_folders import eval_texts, list_eval_tasks, read_eval_task
 from minif2.data.unify import UnifyConfig, cli, main, stratified_split, write_offline_eval_tasks
-from minif2.evaluation.mteb_tasks import load_local_task
-from minif2.provenance import file_sha256, folder_fingerprint
 from minif2.data.validation import SkipReport, UnifyError
+from minif2.evaluation.mteb_tasks import load_local_task
 from minif2.instructions import SOURCE_INSTRUCTIONS, TYPE_INSTRUCTIONS, instruction_for
+from minif2.provenance import file_sha256, folder_fingerprint
 from minif2.schema import Sample, normalize_text, read_unified, text_hash, write_unified
 
 INST = "Find it."

@@ -21,9 +21,11 @@ from minif2.evaluation.evaluate import (
     evaluate_models,
     main,
     model_label,
+    paired_gains,
     resolve_tasks,
     scores_by_dimension,
 )
+from minif2.evaluation.intervals import RowScores, bootstrap_interval, paired_interval, verdict
 from minif2.evaluation.mteb_model import (
     F2LLM_PROMPTS,
     MtebEmbedder,
@@ -35,6 +37,7 @@ from minif2.evaluation.report import (
     PAPER_MTEB_ENG_V2,
     RESULT_COLUMNS,
     category_averages,
+    describe_gains,
     paper_comparison,
     plot_scores,
     plot_scores_by_dimension,
@@ -51,7 +54,10 @@ __all__ = [
     "PAPER_MTEB_ENG_V2",
     "RESULT_COLUMNS",
     "RetrievalCurve",
+    "RowScores",
+    "bootstrap_interval",
     "category_averages",
+    "describe_gains",
     "cli",
     "evaluate_models",
     "load_local_task",
@@ -60,6 +66,8 @@ __all__ = [
     "model_label",
     "model_revision",
     "ndcg_at_k",
+    "paired_gains",
+    "paired_interval",
     "paper_comparison",
     "plot_scores",
     "plot_scores_by_dimension",
@@ -67,4 +75,5 @@ __all__ = [
     "retrieval_score",
     "scores_by_dimension",
     "truncate_embeddings",
+    "verdict",
 ]

@@ -46,6 +46,7 @@ from minif2.evaluation.mteb_model import MtebEmbedder
 from minif2.evaluation.mteb_tasks import load_local_tasks
 from minif2.evaluation.report import GAIN_COLUMNS, RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
 from minif2.model import Embedder
+from minif2.provenance import environment_record
 
 __all__ = [
     "FAST_SUITE",
@@ -330,6 +331,8 @@ def _write_results(cfg: EvalConfig, out: Path) -> None:
         run_cfg = replace(cfg, cache_dir=str(out / "mteb_cache"))
     results = evaluate_models(list(cfg.models), cfg.tasks, labels=cfg.labels or None, cfg=run_cfg)
     results.to_csv(out / "results.csv", index=False)
+    record = {"environment": environment_record(), "tasks": cfg.tasks, "seed": cfg.seed}
+    (out / "run_record.json").write_text(json.dumps(record, indent=2))
     (out / "results.json").write_text(json.dumps(results.to_dict("records"), indent=2))
     if cfg.base is not None:
         gains = paired_gains(results, cfg.base, seed=cfg.seed)

@@ -14,8 +14,9 @@ prediction_folder=...)``), so the point estimate is mteb's main score and only t
 - STS: cosine and gold score per pair; Spearman's rho on the resample;
 - classification: each test row's accuracy averaged over mteb's 10 few-shot experiments; the mean;
 - pair classification: cosine and label per pair; average precision on the resample;
-- clustering: mteb's v-measure is already a mean over 10 bootstrap samples of the texts; the
-  interval is mean +- 1.96 sd of those samples (paired: of their differences; same seed, same samples).
+- clustering: mteb's v-measure is already a mean over 10 bootstrap samples of the texts (k-means on
+  each); the interval is the percentiles of those 10 samples (paired: of their differences; the same
+  seed gives both models the same samples). Ten samples make a coarse interval: read it as such.
 
 Summarisation tasks get no interval yet (``nan``). This module computes no embeddings; it reads what
 ``evaluation/evaluate.py`` saved. Taught in ``notebooks/04_mteb_scoring.ipynb``.
@@ -35,7 +36,6 @@ from minif2.evaluation.retrieval import ndcg_at_k
 __all__ = ["BOOTSTRAP_SAMPLES", "RowScores", "bootstrap_interval", "paired_interval", "row_scores", "verdict"]
 
 BOOTSTRAP_SAMPLES = 1000  # resamples per interval: the percentiles move by < 0.005 between seeds at this size
-Z95 = 1.959964  # the normal quantile for a two-sided 95 % interval
 
 
 @dataclass
@@ -134,12 +134,12 @@ def _resamples(rows: int, seed: int, n: int = BOOTSTRAP_SAMPLES) -> np.ndarray:
 
 def bootstrap_interval(scores: RowScores, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """The ``level`` interval of ``scores``' main score: percentile bootstrap over rows (or, for
-    ``experiments``, mean +- 1.96 sd of mteb's own bootstrap samples)."""
-    if scores.kind == "experiments":
-        half = Z95 * float(np.std(scores.values, ddof=1))
-        return scores.statistic() - half, scores.statistic() + half
-    boot = [scores.statistic(idx) for idx in _resamples(scores.rows, seed)]
+    ``experiments``, the percentiles of mteb's own bootstrap samples)."""
     tail = 100 * (1 - level) / 2
+    if scores.kind == "experiments":
+        low, high = np.percentile(scores.values, [tail, 100 - tail])
+        return float(low), float(high)
+    boot = [scores.statistic(idx) for idx in _resamples(scores.rows, seed)]
     low, high = np.percentile(boot, [tail, 100 - tail])
     return float(low), float(high)
 
@@ -156,11 +156,11 @@ def paired_interval(
             f"paired_interval: {base.task} ({base.rows} rows) vs {other.task} ({other.rows}): not the same rows"
         )
     gain = other.statistic() - base.statistic()
-    if base.kind == "experiments":
-        half = Z95 * float(np.std(other.values - base.values, ddof=1))
-        return gain, gain - half, gain + half
-    boot = [other.statistic(idx) - base.statistic(idx) for idx in _resamples(base.rows, seed)]
     tail = 100 * (1 - level) / 2
+    if base.kind == "experiments":
+        low, high = np.percentile(other.values - base.values, [tail, 100 - tail])
+        return gain, float(low), float(high)
+    boot = [other.statistic(idx) - base.statistic(idx) for idx in _resamples(base.rows, seed)]
     low, high = np.percentile(boot, [tail, 100 - tail])
     return gain, float(low), float(high)
 

@@ -31,6 +31,7 @@ __all__ = [
     "GAIN_COLUMNS",
     "RESULT_COLUMNS",
     "category_averages",
+    "describe_gains",
     "paper_comparison",
     "plot_scores",
     "plot_scores_by_dimension",
@@ -150,3 +151,27 @@ def plot_scores_by_dimension(results: pd.DataFrame, path: str | Path | None = No
     if path is not None:
         fig.savefig(path, dpi=120)
     return fig
+
+
+def describe_gains(gains: pd.DataFrame) -> str:
+    """One sentence per model, generated from :func:`~minif2.evaluation.evaluate.paired_gains`'s table, so the
+    prose beside a plot always says what that run's numbers say.
+
+    >>> g = pd.DataFrame({"task": ["a", "b", "c"], "model": "m", "base": "b0", "gain": [0.1, 0.01, -0.2],
+    ...                   "gain_low": [0.05, -0.02, -0.3], "gain_high": [0.15, 0.04, -0.1],
+    ...                   "verdict": ["gain", "tie", "loss"]})
+    >>> print(describe_gains(g))
+    m beats b0 on 1 of 3 tasks (a +0.100); ties on 1 (interval includes zero: b +0.010); loses on 1 (c -0.200).
+    """
+    lines = []
+    for model, group in gains.groupby("model", sort=False):
+        by = {v: group[group["verdict"] == v] for v in ("gain", "tie", "loss")}
+        named = {v: ", ".join(f"{r.task} {r.gain:+.3f}" for r in rows.itertuples()) for v, rows in by.items()}
+        text = f"{model} beats {group['base'].iloc[0]} on {len(by['gain'])} of {len(group)} tasks"
+        text += f" ({named['gain']})" if named["gain"] else ""
+        if len(by["tie"]):
+            text += f"; ties on {len(by['tie'])} (interval includes zero: {named['tie']})"
+        if len(by["loss"]):
+            text += f"; loses on {len(by['loss'])} ({named['loss']})"
+        lines.append(text + ".")
+    return "\n".join(lines)

@@ -52,6 +52,7 @@ from minif2.mining.report import score_summary
 from minif2.mining.retrieve import Backend, encode_cached, encode_queries, search, teacher_fingerprint
 from minif2.mining.rule import RuleResult, apply_rule, exclusion_masks, select_negatives, source_corpus
 from minif2.model import Embedder
+from minif2.provenance import environment_record
 from minif2.schema import NUM_NEGATIVES, Sample, features, normalize_text, read_unified, training_family, write_unified
 
 __all__ = ["MinedSource", "MiningConfig", "cli", "load_teacher", "main", "mine_source", "uses_instructions"]
@@ -283,7 +284,12 @@ def _mine_into(cfg: MiningConfig, data_dir: Path, out_dir: Path) -> None:
     write_unified(
         mined,
         out_dir,
-        extra_manifest={"mined_from": str(data_dir), "teacher": cfg.teacher, "report": "mining_report.json"},
+        extra_manifest={
+            "mined_from": str(data_dir),
+            "teacher": cfg.teacher,
+            "report": "mining_report.json",
+            "environment": environment_record(),
+        },
     )
     report = {
         "teacher": cfg.teacher,
