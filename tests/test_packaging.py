@@ -42,5 +42,5 @@ def test_bootstrap_pins_cpu_torch_and_ci_runs_readme_test_command():
 
 def test_cli_help_lists_pipeline_commands():
     out = subprocess.run([sys.executable, "-m", "minif2", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("unify", "mine", "train", "eval", "analyze"):
+    for command in ("unify", "mine", "train", "merge", "eval", "doctor", "analyze"):
         assert re.search(rf"^\s+{command}\s", out, flags=re.M), out
