@@ -15,7 +15,7 @@ same from what it can read, and says so where it cannot:
 
 A folder with none of these (a plain save of an untrained model) gets a card that says no training
 record was found, never an invented one. This module reads files and writes text; it runs no model.
-Taught in ``notebooks/00_overview.ipynb`` (saving an Embedder).
+Described in docs/recipe.md §1c; not yet taught in a notebook.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ a folder without one, what :meth:`Embedder.from_pretrained` chooses). Extra colu
 results table (e.g. confidence intervals) pass through. mteb's result cache is off: a batch-size
 variant has the baseline's cache identity, so a cache would hand it the baseline's score.
 
-This module changes no model and trains nothing. Taught in ``notebooks/04_mteb_scoring.ipynb``.
+This module changes no model and trains nothing. Described in docs/recipe.md §1c; not yet taught in a
+notebook (it belongs beside ``notebooks/04_mteb_scoring.ipynb``).
 """
 
 from __future__ import annotations

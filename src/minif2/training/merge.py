@@ -11,8 +11,8 @@ Three ways, each from a released recipe:
   in between, each flattened tensor moves along the great circle between the two (the formula of
   mergekit's ``mergekit/merge_methods/slerp.py``), which keeps its norm where a straight mean shrinks it.
 - ``mix``: a fine-tuned model mixed with its base, ``w * fine_tuned + (1 - w) * base``: LM-Cocktail
-  (arXiv 2311.13534; FlagEmbedding ``LM_Cocktail/cocktail.py`` ``mix_models``) keeps general ability
-  that fine-tuning on a few tasks wore away.
+  (arXiv 2311.13534; FlagOpen/FlagEmbedding ``research/LM_Cocktail/LM_Cocktail/cocktail.py``,
+  ``mix_models``) keeps general ability that fine-tuning on a few tasks wore away.
 
 A checkpoint is an Embedder folder (``final/``, ``step-N/embedder/``) or a trainer checkpoint folder
 (``step-N/``). A LoRA / QLoRA checkpoint (``step-N/adapter/``) is first merged into its base model
@@ -20,8 +20,8 @@ A checkpoint is an Embedder folder (``final/``, ``step-N/embedder/``) or a train
 architectures or shapes are refused, naming the folder. The output is an ordinary Embedder folder
 (``Embedder.save``) with the settings of the first checkpoint and a ``merge.yaml`` record.
 
-This module does not choose WHICH checkpoints to keep (``training/trainer.py``). Taught in
-``notebooks/03_contrastive_training.ipynb``.
+This module does not choose WHICH checkpoints to keep (``training/trainer.py``). Described in
+docs/recipe.md §1c; not yet taught in a notebook.
 """
 
 from __future__ import annotations
