@@ -87,5 +87,5 @@ def test_bootstrap_installs_the_lock_and_ci_runs_readme_test_command():
 
 def test_cli_help_lists_pipeline_commands():
     out = subprocess.run([sys.executable, "-m", "minif2", "--help"], capture_output=True, text=True, check=True).stdout
-    for command in ("unify", "mine", "train", "eval", "analyze"):
+    for command in ("unify", "mine", "train", "merge", "eval", "doctor", "analyze"):
         assert re.search(rf"^\s+{command}\s", out, flags=re.M), out

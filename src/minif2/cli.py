@@ -25,8 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "minif2.training.dryrun:train_cli",
         "contrastive fine-tuning: single process, LoRA/QLoRA or DeepSpeed; --dry-run checks a profile (03)",
     ),
+    "merge": ("minif2.training.merge", "average or slerp checkpoints, or mix one with its base (03, LM-Cocktail)"),
     "plan": ("minif2.training.dryrun:plan_cli", "memory per GPU of the training profiles for Qwen3 0.6B-4B (03)"),
     "eval": ("minif2.evaluation", "score an embedder with mteb on offline or hub tasks (04)"),
+    "doctor": ("minif2.evaluation.doctor", "why a score differs: re-score with one setting changed at a time (04)"),
     "analyze": ("minif2.analysis", "Procrustes instruction-shift analysis across models (05)"),
 }
 

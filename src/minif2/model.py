@@ -36,6 +36,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
 from minif2.attention import FLASH, choose_attention
+from minif2.model_card import write_model_card
 from minif2.pooling import Pooling, mark_instructions, pool
 from minif2.schema import TASK_TYPES
 
@@ -343,8 +344,12 @@ class Embedder(nn.Module):
         return self.backbone
 
     # ---------------------------------------------------------------- saving
-    def save(self, path: str | Path) -> Path:
-        """Write a folder loadable by :meth:`load`, ``AutoModel`` and ``SentenceTransformer``."""
+    def save(self, path: str | Path, results: Any = None) -> Path:
+        """Write a folder loadable by :meth:`load`, ``AutoModel`` and ``SentenceTransformer``, with a model card.
+
+        The card (``README.md``, ``model_card.py``) says what is known: the settings, the recipe and data
+        when a trainer's ``train.yaml`` lies beside the folder, the scores in ``results`` if given.
+        """
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         if self.config.bidirectional:
@@ -366,6 +371,7 @@ class Embedder(nn.Module):
             settings["attn_implementation"] = "auto"
         (path / EMBEDDER_FILE).write_text(json.dumps(settings, indent=2))
         self._write_sentence_transformers_files(path)
+        write_model_card(path, settings, loaded_from=self.config.model, results=results)
         return path
 
     def _write_sentence_transformers_files(self, path: Path) -> None:

@@ -7,6 +7,7 @@ Modules, in the order the step runs:
 - ``retrieval``: A quick before/after retrieval score on a held-out BEIR folder (notebook 03).
 - ``report``: Results of an evaluation as the paper reports them: a tidy table, category averages, a plot.
 - ``evaluate``: MTEB scoring of any Embedder, offline (local task folders) or on the hub (MTEB(eng, v2)).
+- ``doctor``: Why a score differs: re-score with one setting changed at a time (``minif2 doctor``).
 
 Everything a notebook needs is importable from here (``from minif2.evaluation import ...``);
 taught in ``notebooks/04_mteb_scoring.ipynb``.
@@ -14,6 +15,7 @@ taught in ``notebooks/04_mteb_scoring.ipynb``.
 
 from __future__ import annotations
 
+from minif2.evaluation.doctor import DoctorConfig, diagnose
 from minif2.evaluation.evaluate import (
     FAST_SUITE,
     EvalConfig,
@@ -45,6 +47,7 @@ from minif2.evaluation.report import (
 from minif2.evaluation.retrieval import RetrievalCurve, ndcg_at_k, retrieval_score
 
 __all__ = [
+    "DoctorConfig",
     "EvalConfig",
     "F2LLM_PROMPTS",
     "FAST_SUITE",
@@ -59,6 +62,7 @@ __all__ = [
     "category_averages",
     "describe_gains",
     "cli",
+    "diagnose",
     "evaluate_models",
     "load_local_task",
     "load_local_tasks",

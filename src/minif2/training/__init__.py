@@ -15,6 +15,7 @@ Modules, in the order the step runs:
 - ``measure``: Measure the peak memory of a few training steps in a fresh process (checks ``training/memory.py``).
 - ``dryrun``: Dry-run a training profile on the CPU with the real model shape, and plan its GPU memory (issue 16).
 - ``distill``: Knowledge distillation from a frozen teacher embedder (F2LLM-v2, docs/recipe.md §1b; notebook 03).
+- ``merge``: Checkpoint merging: average, slerp, or a mix with the base (``minif2 merge``; F2LLM-v2, LM-Cocktail).
 - ``prune``: Depth pruning: keep a chosen subset of a decoder's layers, saved as an ordinary model folder (notebook 03).
 
 Everything a notebook needs is importable from here (``from minif2.training import ...``);
@@ -61,6 +62,7 @@ from minif2.training.memory import (
     print_table,
     step_flops,
 )
+from minif2.training.merge import MergeConfig
 from minif2.training.options import OPTION_FLAGS, add_options_arguments, check_options, config_loss
 from minif2.training.prune import PruneConfig, decoder_layers, prune_layers, train_top_layers
 from minif2.training.sampler import (
@@ -85,6 +87,7 @@ __all__ = [
     "GatherMode",
     "LossForm",
     "MemoryPlan",
+    "MergeConfig",
     "MetricsLog",
     "MicroBatch",
     "ModelShape",
