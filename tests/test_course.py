@@ -43,6 +43,30 @@ def test_run_course_on_a_fresh_run_folder(tmp_path, capsys):
     if len(names) >= 6:  # the artifacts of every step are where the next step looks for them
         for part in ("data/unified/manifest.json", "data/mined/manifest.json", "checkpoints/final/config.json"):
             assert (run_dir / part).exists(), part
+        results = pd.read_csv(run_dir / "eval" / "results.csv")  # every score with its interval (issue 21)
+        assert (results["ci_low"] <= results["main_score"] + 1e-9).all() and results["ci_high"].notna().all()
+        assert set(pd.read_csv(run_dir / "eval" / "gains.csv")["verdict"]) <= {"gain", "tie", "loss"}
+    record = summary["environment"]  # the run record: what two runs must share to give the same numbers
+    assert record["requirements_lock_sha256"] and record["versions"]["torch"] and record["python"]
+    if (run_dir / "data" / "unified" / "manifest.json").is_file():
+        assert summary["data_fingerprints"]["unified"] and all(summary["data_fingerprints"]["eval_tasks"].values())
+
+
+@pytest.mark.slow
+def test_two_runs_with_one_seed_give_identical_results(tmp_path):
+    """Determinism: the same seed, lock and machine give the same results.csv, interval columns included.
+    Set MINIF2_REPRO_PROFILE=tiny for the CPU course itself (about 20 minutes); the smoke course by default."""
+    import os
+
+    course, smoke = _course(), os.environ.get("MINIF2_REPRO_PROFILE", "smoke") == "smoke"
+    tables = []
+    for name in ("first", "second"):
+        cfg = course.CourseConfig(run_dir=str(tmp_path / name), smoke=smoke, seed=0, notebooks=["01", "02", "03", "04"])
+        run_dir = course.main(cfg)
+        tables.append(pd.read_csv(run_dir / "eval" / "results.csv"))
+        fingerprints = json.loads((run_dir / "course.json").read_text())["data_fingerprints"]
+    pd.testing.assert_frame_equal(tables[0], tables[1], check_exact=True)
+    assert fingerprints["eval_tasks"]
 
 
 def test_a_failing_notebook_is_named_with_its_cell(tmp_path, monkeypatch):
