@@ -43,10 +43,12 @@ __all__ = [
     "repo_root",
     "save_config",
     "staged_folder",
+    "swap_in",
 ]
 
 
 T = TypeVar("T")
+# THE list of named profiles (configs/<profile>/): every command's --profile and scripts/run_course.py use it
 PROFILES = ("tiny", "small-gpu", "paper", "smoke")  # smoke: tiny shrunk to a quick check (tests)
 
 
@@ -198,12 +200,12 @@ def staged_folder(final: str | Path) -> Iterator[Path]:
     when the block succeeds, swap it in place of ``final``; when it fails, delete it and leave
     ``final`` exactly as it was (a failed rerun never destroys the previous good output).
 
-    Used by every stage that writes a folder (unify, mining, evaluation, analysis).
+    Used by every stage that writes a folder (unify, mining, the trainer's ``final/``, evaluation,
+    analysis, the planner's model shapes); checkpoints use its second half, :func:`swap_in`.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -211,11 +213,22 @@ def staged_folder(final: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    swap_in(tmp, final)
+
+
+def swap_in(tmp: str | Path, final: str | Path) -> Path:
+    """Put the finished folder ``tmp`` in place of ``final``: the old one is moved aside first and deleted
+    only after the new one is in place, so at every moment one complete ``final`` exists (or its ``.old``
+    twin, during the two renames). The second half of :func:`staged_folder`, for writers that cannot
+    use a ``with`` block (a checkpoint written by several processes)."""
+    tmp, final = Path(tmp), Path(final)
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def profile_path(profile: str, stage: str) -> Path:
