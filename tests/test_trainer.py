@@ -349,11 +349,15 @@ def test_options_run_in_the_loop(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_clustering_negatives_option() -> None:
-    from minif2.training.options import negatives_per_step
+    from minif2.training.sampler import negatives_per_step
 
     v2 = TrainConfig(num_negatives=7, num_negatives_clustering=9)
-    assert [negatives_per_step(v2, f) for f in ("retrieval", "clustering", "classification")] == [7, 9, 7]
-    assert negatives_per_step(TrainConfig(), "clustering") == 7  # v1: the same 7 for every family
+    families = ("retrieval", "clustering", "classification")
+    assert [negatives_per_step(v2.num_negatives, f, v2.num_negatives_clustering) for f in families] == [7, 9, 7]
+    v1 = TrainConfig()
+    assert (
+        negatives_per_step(v1.num_negatives, "clustering", v1.num_negatives_clustering) == 7
+    )  # v1: 7 for every family
 
 
 STAGES = [
@@ -428,8 +432,8 @@ def test_small_gpu_dry_run_on_the_real_qwen3_shape(tmp_path: Path) -> None:
     the checkpoint resumes to the same weights; the final folder loads in transformers and
     sentence-transformers with the kit's embeddings; the report carries the measured peak memory.
     """
-    from minif2.training.dryrun import dry_run
-    from minif2.training.shapes import shape_config
+    from minif2.planning.dryrun import dry_run
+    from minif2.planning.shapes import shape_config
 
     cfg = load_config(TrainConfig, profile_path("small-gpu", "train"))
     report = dry_run(cfg, workdir=tmp_path)
