@@ -64,8 +64,9 @@ def assets_cli(argv: list[str] | None = None) -> int:
 
 
 # errors in what the user gave: config, data and task files (InputError: ConfigError, UnifyError,
-# TaskFormatError), model names (AssetError), missing input files; their messages name the file and field
-USER_ERRORS: tuple[type[BaseException], ...] = (InputError, AssetError, FileNotFoundError)
+# TaskFormatError, MissingInputError, CheckpointError), model names (AssetError); their messages name the
+# file and field. Any other exception, a bare FileNotFoundError included, is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (InputError, AssetError)
 
 
 def main(argv: list[str] | None = None) -> int:

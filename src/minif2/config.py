@@ -34,6 +34,7 @@ __all__ = [
     "MINING",
     "MTEB_ENG_V2",
     "MTEB_F2LLM_4B_BY_TYPE",
+    "MissingInputError",
     "PROFILES",
     "TRAINING_4B",
     "config_to_dict",
@@ -70,6 +71,14 @@ CONFIG_ROOT = repo_root() / "configs"
 class InputError(ValueError):
     """A problem in what the user gave (a config, a data or task file, a model name): the command line
     prints its message alone, with exit code 2, instead of a traceback (``cli.main``)."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+    """A file or folder the user named (a data folder, a queries file, a model shape) does not exist.
+
+    A ``FileNotFoundError`` too, so callers that catch that keep working; the command line prints
+    it as a user error, while any OTHER ``FileNotFoundError`` (a bug, a file the kit itself should
+    have written) keeps its traceback (``cli.main``)."""
 
 
 class ConfigError(InputError):

@@ -21,7 +21,7 @@ import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, Qwen3ForCausalLM
 
 from minif2.assets import cache_dir, resolve_model
-from minif2.config import CONFIG_ROOT, staged_folder
+from minif2.config import CONFIG_ROOT, MissingInputError, staged_folder
 
 __all__ = ["MODEL_SHAPES", "build_shape", "shape_config", "shape_for_model"]
 
@@ -56,7 +56,7 @@ def shape_config(name: str, **overrides: object) -> PretrainedConfig:
     path = MODELS_ROOT / folder
     if not (path / "config.json").is_file():
         known = ", ".join(sorted(MODEL_SHAPES.values()))
-        raise FileNotFoundError(f"no architecture '{name}' under {MODELS_ROOT} (known: {known})")
+        raise MissingInputError(f"no architecture '{name}' under {MODELS_ROOT} (known: {known})")
     fields = {**json.loads((path / "config.json").read_text()), **overrides}
     fields.pop("layer_types", None)  # derived from num_hidden_layers
     return AutoConfig.for_model(fields.pop("model_type"), **fields)
