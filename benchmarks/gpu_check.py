@@ -8,7 +8,7 @@ shaped like a micro-batch of the profile (batch x (1 query + 1 positive + 7 nega
 The loss is F2LLM's hard-negative + in-batch InfoNCE, written out here so that the script needs
 neither ``datasets`` nor ``bitsandbytes`` (QLoRA is therefore not timed; LoRA is its upper bound).
 It records seconds per step (after one warm-up step), ``torch.cuda.max_memory_allocated``,
-``training/memory.py``'s plan of the same case and its FLOPs estimate, and writes JSON to the
+``planning/memory.py``'s plan of the same case and its FLOPs estimate, and writes JSON to the
 path given as the first argument, else ``$OUT/gpu_check.json``, else benchmarks/results/.
 Without a GPU it runs one tiny case on the CPU (a smoke test of the script itself).
 
@@ -33,17 +33,19 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-# Import minif2.training's modules without its __init__, which pulls in datasets (absent on the GPU machine).
-_pkg = types.ModuleType("minif2.training")
-_pkg.__path__ = [str(ROOT / "src" / "minif2" / "training")]
-sys.modules.setdefault("minif2.training", _pkg)
+# Import minif2.training's and minif2.planning's modules without their __init__, which pull in datasets
+# and sentence-transformers (absent on the GPU machine).
+for _name in ("training", "planning"):
+    _pkg = types.ModuleType(f"minif2.{_name}")
+    _pkg.__path__ = [str(ROOT / "src" / "minif2" / _name)]
+    sys.modules.setdefault(f"minif2.{_name}", _pkg)
 
 from transformers import AutoModel  # noqa: E402
 
 from minif2.model import Embedder, EmbedderConfig  # noqa: E402
+from minif2.planning.memory import CUDA_CONTEXT_GIB, GIB, ModelShape, PlanInputs, plan, step_flops  # noqa: E402
+from minif2.planning.shapes import shape_config  # noqa: E402
 from minif2.training.backends import SingleBackend  # noqa: E402
-from minif2.training.memory import CUDA_CONTEXT_GIB, GIB, ModelShape, PlanInputs, plan, step_flops  # noqa: E402
-from minif2.training.shapes import shape_config  # noqa: E402
 
 BF16_DENSE_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0, "4090": 165.0}
 

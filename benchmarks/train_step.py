@@ -1,7 +1,8 @@
 """Samples/s and tokens/s of one training step of the kit, and its overhead over a bare forward+backward.
 
-The kit's step is ``trainer.micro_step`` (pick negatives, format texts, tokenise, embed queries
-and documents, F2LLM loss, backward, clip, AdamW and schedule step). The bare step runs the
+The kit's step is one micro-batch of ``trainer.train``: ``draw_batch`` (pick negatives, format
+texts), ``embed_batch`` (tokenise, embed queries and documents), the loss object, and the backend's
+``backward`` (clip, AdamW and schedule step). The bare step runs the
 same Embedder forward on the same, already tokenised batch and a plain ``sum`` backward, with
 no optimiser: ``overhead = kit step time / bare step time``. Both alternate in one process, so
 the machine's load affects them alike; medians over ``--repeats``. Saved as JSON
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from minif2.training.backends import build_embedder, make_backend
     from minif2.training.sampler import load_training_data
-    from minif2.training.trainer import TrainConfig, micro_step
+    from minif2.training.trainer import TrainConfig, build_loss, draw_batch, embed_batch
 
     torch.manual_seed(0)
     tmp = Path(tempfile.mkdtemp(prefix="minif2-bench-"))
@@ -80,13 +81,16 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_training_data(cfg.data_dir, 0.0)
     embedder = build_embedder(cfg)
     backend = make_backend(embedder, cfg, total_steps=1000)
+    loss = build_loss(cfg, embedder)
     embedder.train()
     n_neg = min(args.num_negatives, 24)
     batches = [list(range(i * args.batch_size, (i + 1) * args.batch_size)) for i in range(args.repeats + 1)]
 
     def kit(i: int) -> tuple[float, int]:
         t0 = time.perf_counter()
-        _, tokens, _ = micro_step(backend, embedder, data, cfg, "bench", batches[i], i, boundary=True)
+        batch = draw_batch(data, cfg, "bench", batches[i], i, embedder)
+        q, p, n, tokens = embed_batch(backend.forward, embedder, batch)
+        backend.backward(loss(q, p, n, batch.family, batch)["loss"], boundary=True)
         return time.perf_counter() - t0, tokens
 
     def bare(i: int) -> float:

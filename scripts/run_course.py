@@ -23,6 +23,7 @@ from pathlib import Path
 import papermill as pm
 from papermill.exceptions import PapermillExecutionError
 
+from minif2.config import PROFILES
 from minif2.provenance import environment_record
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @dataclass
 class CourseConfig:
-    profile: str = "tiny"  # tiny (CPU) | small-gpu | paper
+    profile: str = "tiny"  # one of minif2.config.PROFILES: tiny (CPU), smoke, small-gpu, paper
     run_dir: str | None = None  # default: runs/<timestamp>
     smoke: bool = False  # shrink every notebook to a quick check (the tests use it)
     seed: int = 0
@@ -141,7 +142,7 @@ def main(cfg: CourseConfig) -> Path:
 
 def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default="tiny", choices=["tiny", "small-gpu", "paper"])
+    parser.add_argument("--profile", default="tiny", choices=PROFILES)
     parser.add_argument("--run-dir", default=None, help="run folder (default: runs/<timestamp>)")
     parser.add_argument("--smoke", action="store_true", help="quick pass with the smallest parameters")
     parser.add_argument("--seed", type=int, default=0)

@@ -17,7 +17,7 @@ import datasets
 import pytest
 
 from minif2 import cli
-from minif2.config import ConfigError, config_to_dict, from_dict, load_config, staged_folder
+from minif2.config import ConfigError, MissingInputError, config_to_dict, from_dict, load_config, staged_folder
 from minif2.data import unify
 from minif2.data.adapters import import_jsonl
 from minif2.data.loaders import load_hub_source
@@ -289,6 +289,77 @@ def test_resume_without_checkpoint_says_so(tmp_path):
         assert checkpoint.resume_point(trainer.TrainConfig(out_dir=str(tmp_path), resume=True), tmp_path) is None
 
 
+class _FakeEmbedder:
+    """Writes an embedder folder of one file: enough for write_checkpoint without loading a model."""
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "model.safetensors").write_bytes(b"weights" * 100)
+
+
+def _written_checkpoint(out: Path, cfg, step: int) -> Path:
+    import yaml  # noqa: PLC0415
+
+    return checkpoint.write_checkpoint(
+        checkpoint.checkpoint_dir(out, step),
+        embedder=_FakeEmbedder(),
+        state={"step": step},
+        config_yaml=yaml.safe_dump(config_to_dict(cfg), sort_keys=False),
+        lora=False,
+    )
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete", "flip"])
+def test_damaged_checkpoint_is_named_and_the_newest_intact_one_resumes(tmp_path, damage):
+    out = tmp_path / "run"
+    cfg = trainer.TrainConfig(out_dir=str(out), resume=True)
+    older, newer = _written_checkpoint(out, cfg, 1), _written_checkpoint(out, cfg, 2)
+    assert (newer / "manifest.json").is_file() and checkpoint.verify_checkpoint(newer) is None
+    target = newer / "embedder" / "model.safetensors"
+    if damage == "truncate":
+        target.write_bytes(target.read_bytes()[:10])
+    elif damage == "delete":
+        target.unlink()
+    else:
+        target.write_bytes(target.read_bytes()[::-1])  # same size, other contents
+    with pytest.warns(UserWarning, match=r"skipping damaged checkpoints .*step-0000002/embedder/model.safetensors"):
+        assert checkpoint.resume_point(cfg, out) == older
+    (older / "state.pt").write_bytes(b"\x00")
+    with pytest.raises(checkpoint.CheckpointError, match=r"no intact checkpoint .*step-0000002/embedder") as err:
+        checkpoint.resume_point(cfg, out)
+    assert "\n" not in str(err.value)
+
+
+def test_unreadable_state_file_is_a_one_line_checkpoint_error(tmp_path):
+    step = tmp_path / "step-0000001"
+    step.mkdir()
+    (step / "state.pt").write_bytes(b"PK\x03\x04 not a zip")  # written before manifests: nothing to verify
+    with pytest.raises(checkpoint.CheckpointError, match=r"state.pt cannot be read .*the checkpoint is damaged"):
+        checkpoint.load_state(step)
+
+
+def test_cli_prints_a_damaged_checkpoint_and_a_missing_input_alone_but_a_bare_file_error_with_traceback(
+    monkeypatch, capsys
+):
+    for error in (checkpoint.CheckpointError("step-0000002/state.pt: 3 bytes"), MissingInputError("no data")):
+        monkeypatch.setattr(cli, "assets_cli", lambda argv, error=error: (_ for _ in ()).throw(error))
+        assert cli.main(["assets"]) == 2
+        assert capsys.readouterr().err.strip() == f"minif2 assets: error: {error}"
+    monkeypatch.setattr(cli, "assets_cli", lambda argv: open("/nonexistent/minif2-bug"))  # a bug, not user input
+    with pytest.raises(FileNotFoundError):
+        cli.main(["assets"])
+
+
+def test_mteb_prompts_fall_back_with_a_warning_only_when_mteb_cannot_be_imported(monkeypatch):
+    from minif2 import instructions  # noqa: PLC0415
+
+    instructions.mteb_instructions.cache_clear()
+    monkeypatch.setitem(sys.modules, "mteb.models.model_implementations.codefuse_models", None)  # -> ImportError
+    with pytest.warns(UserWarning, match="F2LLM's MTEB prompts are not importable"):
+        assert instructions.mteb_instructions() == instructions.MTEB_FALLBACK
+    instructions.mteb_instructions.cache_clear()
+
+
 # ---------------------------------------------------------------- 6. config values type-checked
 def test_config_values_are_type_checked(tmp_path):
     path = tmp_path / "train.yaml"
@@ -310,6 +381,24 @@ def test_config_values_are_type_checked(tmp_path):
         from_dict(EmbedderConfig, {"pooling": "max"}, "m.json")
     with pytest.raises(ConfigError, match=r"imports\[0\], field 'split': got 3"):
         unify.import_sources([{"name": "x", "shape": "pairs", "path": "x.jsonl", "split": 3}], False, SkipReport())
+
+
+def test_every_choice_field_of_the_train_config_is_a_literal_checked_at_load_time(tmp_path):
+    import typing  # noqa: PLC0415
+
+    from minif2.training.train_config import _choices  # noqa: PLC0415
+
+    hints = typing.get_type_hints(trainer.TrainConfig)
+    choices = {name for name, tp in hints.items() if _choices(tp) is not None}
+    assert choices >= {"mode", "backend", "precision", "attn_implementation", "sampler_rule", "gather_mode"}
+    assert choices >= {"loss", "lr_schedule", "kd_mode"}
+    path = tmp_path / "train.yaml"
+    for field in sorted(choices):
+        path.write_text(f"{field}: not-a-choice\n")
+        with pytest.raises(ConfigError, match=rf"{path}, field '{field}': got 'not-a-choice' \(str\), expected one of"):
+            load_config(trainer.TrainConfig, path)
+    with pytest.raises(ValueError, match=r"train config field 'kd_mode' must be one of"):  # built in Python
+        trainer.check_config(trainer.TrainConfig(kd_mode="simlarity"))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- 7. user negatives
@@ -489,6 +578,27 @@ def test_cli_data_error_prints_message_alone(tmp_path, capsys):
     assert cli.main(["unify", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}, line 1, field 'positive': missing field" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("profile", ["tiny", "small-gpu", "paper", "smoke"])
+def test_every_profile_is_offered_by_every_command_that_has_its_file(profile, capsys):
+    """One list of profiles (``config.PROFILES``): a command refuses a profile only when its YAML is missing."""
+    from minif2.config import PROFILES, profile_path  # noqa: PLC0415
+
+    assert profile in PROFILES
+    for command in ("unify", "mine", "train", "eval", "analyze"):
+        if not profile_path(profile, {"analyze": "analyze", "eval": "eval"}.get(command, command)).is_file():
+            continue
+        with pytest.raises(SystemExit) as stop:  # argparse: a refused choice exits 2 before --help exits 0
+            cli.main([command, "--profile", profile, "--help"])
+        assert stop.value.code == 0, (command, profile, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_plan_runs_for_the_smoke_profile(as_json, capsys):
+    assert cli.main(["plan", "--profile", "smoke", "--gpus", "1"] + (["--json"] if as_json else [])) == 0
+    out = capsys.readouterr().out
+    assert "Qwen3-0.6B" in out and "smoke" in out
 
 
 def test_cli_unexpected_error_keeps_its_traceback(monkeypatch):

@@ -16,9 +16,9 @@ import torch
 from transformers import AutoConfig, Qwen3Model
 
 from minif2.config import load_config, profile_path
-from minif2.training.measure import measure_peak
-from minif2.training.memory import GIB, ModelShape, PlanInputs, plan, plan_for_config
-from minif2.training.shapes import SHAPES, build_shape, shape_config
+from minif2.planning.measure import measure_peak
+from minif2.planning.memory import GIB, ModelShape, PlanInputs, plan, plan_for_config
+from minif2.planning.shapes import MODEL_SHAPES, build_shape, shape_config
 from minif2.training.trainer import TrainConfig
 
 # model card: (total parameters, non-embedding parameters), in billions as the cards round them
@@ -29,7 +29,7 @@ SMALL = dict(
 )
 
 
-@pytest.mark.parametrize("name", sorted(SHAPES.values()))
+@pytest.mark.parametrize("name", sorted(MODEL_SHAPES.values()))
 def test_shape_counts_equal_torch_and_the_model_cards(name: str) -> None:
     config = shape_config(name)
     with torch.device("meta"):

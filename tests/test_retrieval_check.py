@@ -110,7 +110,7 @@ def test_tiny_profile_turns_the_pruned_decoder_into_an_embedder(tmp_path: Path) 
         progress=False,
         save_every_steps=0,
     )
-    final = trainer.main(cfg)
+    final = trainer.train(cfg)
     eval_cfg = load_config(EvalConfig, profile_path("tiny", "eval"), out_dir=str(tmp_path / "eval"), plot=False)
     scores = evaluate_models([cfg.model, str(final)], str(data / "eval_tasks"), ["base", "trained"], eval_cfg)
     by_type = scores.pivot_table(index="type", columns="model", values="main_score")  # mean over a type's tasks

@@ -349,11 +349,15 @@ def test_options_run_in_the_loop(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_clustering_negatives_option() -> None:
-    from minif2.training.options import negatives_per_step
+    from minif2.training.sampler import negatives_per_step
 
     v2 = TrainConfig(num_negatives=7, num_negatives_clustering=9)
-    assert [negatives_per_step(v2, f) for f in ("retrieval", "clustering", "classification")] == [7, 9, 7]
-    assert negatives_per_step(TrainConfig(), "clustering") == 7  # v1: the same 7 for every family
+    families = ("retrieval", "clustering", "classification")
+    assert [negatives_per_step(v2.num_negatives, f, v2.num_negatives_clustering) for f in families] == [7, 9, 7]
+    v1 = TrainConfig()
+    assert (
+        negatives_per_step(v1.num_negatives, "clustering", v1.num_negatives_clustering) == 7
+    )  # v1: 7 for every family
 
 
 STAGES = [
@@ -428,8 +432,8 @@ def test_small_gpu_dry_run_on_the_real_qwen3_shape(tmp_path: Path) -> None:
     the checkpoint resumes to the same weights; the final folder loads in transformers and
     sentence-transformers with the kit's embeddings; the report carries the measured peak memory.
     """
-    from minif2.training.dryrun import dry_run
-    from minif2.training.shapes import shape_config
+    from minif2.planning.dryrun import dry_run
+    from minif2.planning.shapes import shape_config
 
     cfg = load_config(TrainConfig, profile_path("small-gpu", "train"))
     report = dry_run(cfg, workdir=tmp_path)
@@ -451,3 +455,57 @@ def _qwen3_linears(config) -> list[tuple[int, int]]:
     h, i, d = config.hidden_size, config.intermediate_size, config.head_dim
     q, kv = config.num_attention_heads * d, config.num_key_value_heads * d
     return [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)]
+
+
+# -- issue 22: one loss for training and validation; the final model is never lost --
+
+
+@pytest.mark.parametrize(
+    "option",
+    [{}, {"loss": "single"}, {"use_mrl": True}, {"teacher_model_path": "minilm", "kd_mode": "similarity"}],
+    ids=["f2llm", "single", "mrl", "kd"],
+)
+def test_validation_reports_the_training_loss_on_the_same_batch(data_dir: Path, tmp_path: Path, option) -> None:
+    """Every part the training step logs, validation reports too, with the same value for the same rows."""
+    from minif2.training.backends import build_embedder, make_backend
+    from minif2.training.sampler import TrainingData, negatives_per_step
+    from minif2.training.trainer import build_loss, embed_batch, validation_losses
+
+    cfg = _cfg(data_dir, tmp_path / "run", num_negatives=2, **option)
+    data = load_training_data(cfg.data_dir, 0.0)
+    first = {s: d.select(range(4)) for s, d in data.train.items()}  # one batch per source, as validation rows
+    same = TrainingData(first, first, data.family, data.negatives_available)
+    embedder = build_embedder(cfg)
+    backend, loss = make_backend(embedder, cfg, 10), build_loss(cfg, embedder)
+    embedder.eval()
+    validation = validation_losses(embedder, same, cfg, loss)
+    for source in first:
+        k = min(negatives_per_step(cfg.num_negatives, data.family[source]), data.negatives_available[source])
+        template = embedder.config.query_template, embedder.config.instruction_tasks
+        batch = same.batch(source, [0, 1, 2, 3], list(range(k)), "train", *template)
+        q, p, n, _ = embed_batch(backend.forward, embedder, batch)
+        training = {name: float(v.detach()) for name, v in loss(q, p, n, batch.family, batch).items()}
+        assert validation[source].keys() == training.keys(), source
+        for name, value in training.items():
+            assert validation[source][name] == pytest.approx(value, rel=1e-5, abs=1e-6), (source, name)
+    assert ("kd" in training) == ("teacher_model_path" in option) and ("mrl" in training) == ("use_mrl" in option)
+
+
+def test_a_crash_while_saving_keeps_the_previous_final_model(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from minif2.model import Embedder
+
+    cfg = _cfg(data_dir, tmp_path / "run", max_steps=1)
+    before = _weights(train(cfg))
+
+    def crash(self, path):
+        (Path(path) / "model.safetensors").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Embedder, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        train(replace(cfg, seed=1))
+    after = _weights(tmp_path / "run" / "final")
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".final")]

@@ -22,15 +22,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mine": ("minif2.mining", "add margin-based hard negatives with a teacher model (02)"),
     "prune": ("minif2.training.prune", "keep some of a decoder's layers: a smaller base model (03, F2LLM-v2)"),
     "train": (
-        "minif2.training.dryrun:train_cli",
+        "minif2.planning.dryrun:train_cli",
         "contrastive fine-tuning: single process, LoRA/QLoRA or DeepSpeed; --dry-run checks a profile (03)",
     ),
     "merge": ("minif2.training.merge", "average or slerp checkpoints, or mix one with its base (03, LM-Cocktail)"),
-    "plan": ("minif2.training.dryrun:plan_cli", "memory per GPU of the training profiles for Qwen3 0.6B-4B (03)"),
+    "plan": ("minif2.planning.dryrun:plan_cli", "memory per GPU of the training profiles for Qwen3 0.6B-4B (03)"),
     "eval": ("minif2.evaluation", "score an embedder with mteb on offline or hub tasks (04)"),
     "doctor": ("minif2.evaluation.doctor", "why a score differs: re-score with one setting changed at a time (04)"),
     "analyze": ("minif2.analysis", "Procrustes instruction-shift analysis across models (05)"),
 }
+
+
+DRY_RUN = "minif2.planning:train_cli"  # `minif2 train --dry-run ...`
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,14 +66,17 @@ def assets_cli(argv: list[str] | None = None) -> int:
 
 
 # errors in what the user gave: config, data and task files (InputError: ConfigError, UnifyError,
-# TaskFormatError), model names (AssetError), missing input files; their messages name the file and field
-USER_ERRORS: tuple[type[BaseException], ...] = (InputError, AssetError, FileNotFoundError)
+# TaskFormatError, MissingInputError, CheckpointError), model names (AssetError); their messages name the
+# file and field. Any other exception, a bare FileNotFoundError included, is a bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (InputError, AssetError)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A user error prints its message alone (exit code 2); anything else keeps its traceback."""
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     target, _ = COMMANDS[args.command]
+    if args.command == "train" and "--dry-run" in args.args:
+        target = DRY_RUN  # planning reads the trainer; the trainer does not read planning
     module_name, _, function = target.partition(":")
     module = importlib.import_module(module_name)  # imported on demand: `minif2 --help` stays light
     try:

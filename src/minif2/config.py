@@ -34,6 +34,7 @@ __all__ = [
     "MINING",
     "MTEB_ENG_V2",
     "MTEB_F2LLM_4B_BY_TYPE",
+    "MissingInputError",
     "PROFILES",
     "TRAINING_4B",
     "config_to_dict",
@@ -43,10 +44,12 @@ __all__ = [
     "repo_root",
     "save_config",
     "staged_folder",
+    "swap_in",
 ]
 
 
 T = TypeVar("T")
+# THE list of named profiles (configs/<profile>/): every command's --profile and scripts/run_course.py use it
 PROFILES = ("tiny", "small-gpu", "paper", "smoke")  # smoke: tiny shrunk to a quick check (tests)
 
 
@@ -68,6 +71,14 @@ CONFIG_ROOT = repo_root() / "configs"
 class InputError(ValueError):
     """A problem in what the user gave (a config, a data or task file, a model name): the command line
     prints its message alone, with exit code 2, instead of a traceback (``cli.main``)."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+    """A file or folder the user named (a data folder, a queries file, a model shape) does not exist.
+
+    A ``FileNotFoundError`` too, so callers that catch that keep working; the command line prints
+    it as a user error, while any OTHER ``FileNotFoundError`` (a bug, a file the kit itself should
+    have written) keeps its traceback (``cli.main``)."""
 
 
 class ConfigError(InputError):
@@ -198,12 +209,12 @@ def staged_folder(final: str | Path) -> Iterator[Path]:
     when the block succeeds, swap it in place of ``final``; when it fails, delete it and leave
     ``final`` exactly as it was (a failed rerun never destroys the previous good output).
 
-    Used by every stage that writes a folder (unify, mining, evaluation, analysis).
+    Used by every stage that writes a folder (unify, mining, the trainer's ``final/``, evaluation,
+    analysis, the planner's model shapes); checkpoints use its second half, :func:`swap_in`.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -211,11 +222,22 @@ def staged_folder(final: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    swap_in(tmp, final)
+
+
+def swap_in(tmp: str | Path, final: str | Path) -> Path:
+    """Put the finished folder ``tmp`` in place of ``final``: the old one is moved aside first and deleted
+    only after the new one is in place, so at every moment one complete ``final`` exists (or its ``.old``
+    twin, during the two renames). The second half of :func:`staged_folder`, for writers that cannot
+    use a ``with`` block (a checkpoint written by several processes)."""
+    tmp, final = Path(tmp), Path(final)
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
+    return final
 
 
 def profile_path(profile: str, stage: str) -> Path:

@@ -32,8 +32,7 @@ from minif2.data import main as unify
 from minif2.mining import MiningConfig
 from minif2.mining import main as mine
 from minif2.model import EMBEDDER_FILE
-from minif2.training import TrainConfig
-from minif2.training import main as train
+from minif2.training import TrainConfig, train
 
 __all__ = ["STEPS", "RunPaths", "check", "ensure_step", "load_solutions", "run_paths"]
 

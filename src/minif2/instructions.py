@@ -19,6 +19,7 @@ It does not format queries (``model.format_query`` does). Taught in
 from __future__ import annotations
 
 import re
+import warnings
 from functools import lru_cache
 
 __all__ = [
@@ -88,7 +89,12 @@ def mteb_instructions() -> dict[str, str]:
     """F2LLM's per-task MTEB prompts as mteb registers them (docs/recipe.md §1a), or the fallback table."""
     try:
         from mteb.models.model_implementations.codefuse_models import prompts_dict  # noqa: PLC0415 - private path of mteb, may move
-    except Exception:  # noqa: BLE001 - a private path of mteb; any failure means "use the fallback"
+    except ImportError as err:  # mteb absent, or the private path moved: say so, the fallback knows 6 tasks only
+        warnings.warn(
+            f"F2LLM's MTEB prompts are not importable from mteb ({err}); using the {len(MTEB_FALLBACK)} prompts of "
+            "minif2.instructions.MTEB_FALLBACK, other MTEB tasks get their task type's default instruction",
+            stacklevel=2,
+        )
         return dict(MTEB_FALLBACK)
     return {k: v for k, v in prompts_dict.items() if isinstance(v, str) and v}
 

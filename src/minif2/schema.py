@@ -21,7 +21,7 @@ from typing import Any
 
 from datasets import Dataset, Features, Sequence, Value
 
-from minif2.config import MINING
+from minif2.config import MINING, MissingInputError
 from minif2.provenance import file_sha256
 
 __all__ = [
@@ -183,13 +183,13 @@ def read_unified(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     manifest = folder / "manifest.json"
     if not manifest.is_file():
-        raise FileNotFoundError(f"{folder} is not a unified dataset: manifest.json is missing (run `minif2 unify`).")
+        raise MissingInputError(f"{folder} is not a unified dataset: manifest.json is missing (run `minif2 unify`).")
     sources = json.loads(manifest.read_text())["sources"]
     out = {}
     for source in sources:
         path = folder / f"{source}.parquet"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is listed in {manifest} but missing")
+            raise MissingInputError(f"{path} is listed in {manifest} but missing")
         out[source] = Dataset.from_parquet(str(path), features=features())
     return out
 

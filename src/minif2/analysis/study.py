@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from minif2.analysis.plots import save_figures
 from minif2.analysis.shift import AnalysisConfig, AnalysisResult, Embeddings, analyze
 from minif2.assets import MODEL_ASSETS
-from minif2.config import PROFILES, load_config, profile_path, save_config, staged_folder
+from minif2.config import PROFILES, MissingInputError, load_config, profile_path, save_config, staged_folder
 from minif2.instructions import BASE
 from minif2.model import Embedder
 
@@ -166,7 +166,7 @@ def load_queries(path: str | Path | None = None, num_queries: int | None = None)
         try:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError as err:
-            raise FileNotFoundError(f"queries file not found: {path} (AnalysisConfig.queries_file)") from err
+            raise MissingInputError(f"queries file not found: {path} (AnalysisConfig.queries_file)") from err
     queries = _read_jsonl(text, where) if where.endswith(".jsonl") else _read_lines(text)
     unique = list(dict.fromkeys(queries))
     if len(unique) < len(queries):

@@ -47,7 +47,7 @@ import numpy as np
 from datasets import Dataset
 
 from minif2.assets import cache_dir as asset_cache_dir
-from minif2.config import MINING, load_config, profile_path, save_config, staged_folder
+from minif2.config import MINING, PROFILES, load_config, profile_path, save_config, staged_folder
 from minif2.mining.report import score_summary
 from minif2.mining.retrieve import Backend, encode_cached, encode_queries, search, teacher_fingerprint
 from minif2.mining.rule import RuleResult, apply_rule, exclusion_masks, select_negatives, source_corpus
@@ -307,7 +307,7 @@ def cli(argv: list[str] | None = None) -> int:
         prog="minif2 mine", description="Add margin-based hard negatives (F2LLM) to a unified dataset."
     )
     parser.add_argument("--config", help="YAML file with MiningConfig fields")
-    parser.add_argument("--profile", choices=["tiny", "small-gpu", "paper"], help="use configs/<profile>/mine.yaml")
+    parser.add_argument("--profile", choices=PROFILES, help="use configs/<profile>/mine.yaml")
     for flag, kind in [
         ("--data-dir", str),
         ("--out-dir", str),

@@ -7,16 +7,21 @@ A checkpoint is a folder ``<out_dir>/step-<N>/`` (N zero-padded to 7 digits) hol
 - ``trainable.safetensors``: the trainable parameters exactly as they are (LoRA / QLoRA);
 - ``state.pt``: optimiser, scheduler, sampler and RNG states, the step and the epoch, all
   as tensors, ints, floats and strings, so ``torch.load(weights_only=True)`` reads it;
-- ``train.yaml``: the resolved TrainConfig (the run can be repeated from it).
+- ``train.yaml``: the resolved TrainConfig (the run can be repeated from it);
+- ``manifest.json``: the size and SHA-256 of every other file, recorded as it was written.
 
-It is written into ``.tmp-step-<N>`` and renamed with ``os.replace``, so a run killed
-mid-write leaves the previous checkpoint intact and never a half one. Under DeepSpeed the
-engine writes its own (partitioned) optimiser state into ``deepspeed/`` in the same folder.
-This module does not decide WHEN to checkpoint (``training/trainer.py``).
+It is written into ``.tmp-step-<N>`` and swapped in (``config.swap_in``), so a run killed
+mid-write leaves the previous checkpoint intact and never a half one. A checkpoint damaged
+later (a disk filled, a copy cut short) fails its manifest: ``--resume`` says which file, and
+resumes from the newest intact checkpoint (:func:`resume_point`). Under DeepSpeed the engine
+writes its own (partitioned) optimiser state into ``deepspeed/`` in the same folder.
+This module also keeps the metrics log (:class:`MetricsLog`) and plots it. It does not decide
+WHEN to checkpoint (``training/trainer.py``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -26,15 +31,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from minif2.config import ConfigError, config_to_dict
+from minif2.config import ConfigError, InputError, config_to_dict, swap_in
 
 __all__ = [
+    "CheckpointError",
     "MetricsLog",
     "capture_rng",
     "checkpoint_dir",
@@ -43,13 +48,20 @@ __all__ = [
     "plot_loss_curve",
     "read_metrics",
     "restore_rng",
+    "resume_point",
+    "verify_checkpoint",
     "write_checkpoint",
 ]
 
 
 STATE_FILE = "state.pt"
 TRAINABLE_FILE = "trainable.safetensors"
+MANIFEST_FILE = "manifest.json"
 _STEP = re.compile(r"^step-(\d+)$")
+
+
+class CheckpointError(InputError):
+    """A checkpoint on disk is damaged (a file missing, cut short or changed since it was written)."""
 
 
 def capture_rng() -> dict[str, Any]:
@@ -81,13 +93,62 @@ def checkpoint_dir(out_dir: str | Path, step: int) -> Path:
     return Path(out_dir) / f"step-{step:07d}"
 
 
+def checkpoints(out_dir: str | Path) -> list[Path]:
+    """The checkpoint folders under ``out_dir`` (``step-<N>``), newest first."""
+    found = [(int(m.group(1)), p) for p in Path(out_dir).glob("step-*") if (m := _STEP.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
 def latest_checkpoint(out_dir: str | Path) -> Path | None:
     """The complete checkpoint with the highest step under ``out_dir`` (None if none)."""
-    root = Path(out_dir)
-    found = [
-        (int(m.group(1)), p) for p in root.glob("step-*") if (m := _STEP.match(p.name)) and (p / STATE_FILE).is_file()
-    ]
-    return max(found)[1] if found else None
+    return next((p for p in checkpoints(out_dir) if (p / STATE_FILE).is_file()), None)
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """``{relative path: {"bytes": size, "sha256": digest}}`` of every file under ``folder``."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+    return {str(p.relative_to(folder)): {"bytes": p.stat().st_size, "sha256": _digest(p)} for p in files}
+
+
+def verify_checkpoint(folder: str | Path) -> str | None:
+    """None if the checkpoint's files match its manifest, else what is wrong, naming the file.
+
+    A checkpoint written before manifests existed passes if its ``state.pt`` is there.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     folder = Path(d) / "step-0000001"
+        ...     folder.mkdir()
+        ...     _ = (folder / STATE_FILE).write_bytes(b"state")
+        ...     _ = (folder / MANIFEST_FILE).write_text(json.dumps(_manifest(folder)))
+        ...     _ = (folder / STATE_FILE).write_bytes(b"sta")  # cut short
+        ...     verify_checkpoint(folder).endswith("state.pt: 3 bytes, 5 when it was written")
+        True
+    """
+    folder = Path(folder)
+    if not (folder / STATE_FILE).is_file():
+        return f"{folder / STATE_FILE} is missing"
+    if not (folder / MANIFEST_FILE).is_file():
+        return None
+    try:
+        recorded = json.loads((folder / MANIFEST_FILE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return f"{folder / MANIFEST_FILE} is not valid JSON"
+    for name, expected in recorded.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{path} is missing"
+        if path.stat().st_size != expected["bytes"]:
+            return f"{path}: {path.stat().st_size} bytes, {expected['bytes']} when it was written"
+        if _digest(path) != expected["sha256"]:
+            return f"{path}: its contents changed since it was written (SHA-256 differs)"
+    return None
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -128,9 +189,10 @@ def write_checkpoint(
             embedder.save(tmp / "embedder")
         torch.save(state, tmp / STATE_FILE)
         (tmp / "train.yaml").write_text(config_yaml)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
+    sync()  # every rank's engine files are in place before rank 0 records them
+    if is_main:
+        (tmp / MANIFEST_FILE).write_text(json.dumps(_manifest(tmp), indent=1))
+        swap_in(tmp, folder)
     sync()
     return folder
 
@@ -139,8 +201,11 @@ def load_state(folder: Path) -> dict[str, Any]:
     """The trainer state of a checkpoint (weights_only: no code is unpickled)."""
     path = Path(folder) / STATE_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {folder} is not a complete minif2 checkpoint")
-    return torch.load(path, weights_only=True, map_location="cpu")
+        raise CheckpointError(f"{path} is missing: {folder} is not a complete minif2 checkpoint")
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except (RuntimeError, EOFError, OSError, ValueError) as err:  # torch's error for a cut or corrupt archive
+        raise CheckpointError(f"{path} cannot be read ({type(err).__name__}): the checkpoint is damaged") from err
 
 
 def load_trainable(embedder: torch.nn.Module, folder: Path) -> int:
@@ -233,6 +298,7 @@ def plot_loss_curve(
     Returns the matplotlib Axes. The loss is the F2LLM total (hard + in-batch, docs/recipe.md §1a),
     in nats; the x axis counts optimiser steps.
     """
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - only plotting needs it: `import minif2.training` stays light
 
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
@@ -272,18 +338,37 @@ RESUME_MAY_CHANGE = frozenset(
 
 
 def resume_point(cfg: Any, out_dir: Path) -> Path | None:
-    """The checkpoint to resume from, after checking that the run's settings match it.
+    """The checkpoint to resume from: the newest INTACT one, after checking that the run's settings match it.
 
-    No checkpoint: a warning says training starts from step 0. Any setting other than
-    ``RESUME_MAY_CHANGE`` (max_steps, out_dir, progress, eval/save/log intervals, keep_checkpoints)
-    that differs from the checkpoint's ``train.yaml`` is refused with a ConfigError naming the
-    fields, since the checkpoint's state would be mixed with new settings, unless
-    ``resume_with_changes`` (``--resume-with-changes``) asks for it; then a warning lists them.
+    No checkpoint: a warning says training starts from step 0. A newer checkpoint that fails its
+    manifest (:func:`verify_checkpoint`) is skipped with a warning naming the damaged file; when
+    every checkpoint is damaged, a one-line :class:`CheckpointError` names the newest one's file.
+    Any setting other than ``RESUME_MAY_CHANGE`` (max_steps, out_dir, progress, eval/save/log
+    intervals, keep_checkpoints) that differs from the checkpoint's ``train.yaml`` is refused with
+    a ConfigError naming the fields, since the checkpoint's state would be mixed with new settings,
+    unless ``resume_with_changes`` (``--resume-with-changes``) asks for it; then a warning lists them.
     """
-    found = latest_checkpoint(out_dir)
+    found, damaged = None, []
+    for folder in checkpoints(out_dir):
+        problem = verify_checkpoint(folder)
+        if problem is None:
+            found = folder
+            break
+        damaged.append(problem)
+    if found is None and damaged:
+        raise CheckpointError(f"resume: no intact checkpoint in {out_dir}; {damaged[0]}")
     if found is None:
         warnings.warn(f"resume: no checkpoint in {out_dir}; training starts from step 0", stacklevel=3)
         return None
+    if damaged:
+        warnings.warn(
+            f"resume: skipping damaged checkpoints ({'; '.join(damaged)}); resuming from {found}", stacklevel=3
+        )
+    _check_settings(cfg, found)
+    return found
+
+
+def _check_settings(cfg: Any, found: Path) -> None:
     saved = yaml.safe_load((found / "train.yaml").read_text()) if (found / "train.yaml").is_file() else {}
     now = config_to_dict(cfg)
     changed = sorted(k for k in set(saved) & set(now) if saved[k] != now[k] and k not in RESUME_MAY_CHANGE)
@@ -294,5 +379,4 @@ def resume_point(cfg: Any, out_dir: Path) -> Path | None:
             "or pass --resume-with-changes (resume_with_changes: true) to resume anyway"
         )
     if changed:
-        warnings.warn(f"resume: continuing {found} with changed settings {changed}", stacklevel=3)
-    return found
+        warnings.warn(f"resume: continuing {found} with changed settings {changed}", stacklevel=4)

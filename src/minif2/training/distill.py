@@ -2,9 +2,10 @@
 
 F2LLM-v2 trains its small models with an extra term: ``kd_weight`` times the MSE between the
 student's and a frozen teacher's embeddings of the same queries, positives and negatives
-(:func:`~minif2.training.losses.distillation_loss`). The teacher never changes, so the kit
-embeds each distinct text once and keeps the vector (:class:`Teacher`): over several epochs, or
-when the same label text is a document again and again, the teacher's cost is paid once.
+(:func:`distillation_loss`; the trainer wraps its contrastive loss in :class:`Distillation`). The
+teacher never changes, so the kit embeds each distinct text once and keeps the vector
+(:class:`Teacher`): over several epochs, or when the same label text is a document again and
+again, the teacher's cost is paid once.
 
 Two forms (``TrainConfig.kd_mode``):
 
@@ -12,7 +13,7 @@ Two forms (``TrainConfig.kd_mode``):
   (its vector is cut to the student's width).
 - ``"similarity"``: the kit's variant for a narrower teacher (MiniLM 384-d -> SmolLM2 576-d):
   the MSE between the two models' query-document cosine matrices
-  (:func:`~minif2.training.losses.similarity_distillation_loss`).
+  (:func:`similarity_distillation_loss`).
 - ``"auto"``: ``"embeddings"`` when the teacher is wide enough, else ``"similarity"``.
 
 The released code feeds the teacher the student's token ids (same tokenizer) and matches raw,
@@ -23,6 +24,8 @@ normalised embeddings (departure, docs/recipe.md §4).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +34,7 @@ from torch import Tensor
 from minif2.model import DEFAULT_QUERY_TEMPLATE, Embedder
 from minif2.pooling import instruction_prefix
 
-__all__ = ["Teacher", "distillation_loss", "kd_loss", "similarity_distillation_loss"]
+__all__ = ["Distillation", "Teacher", "distillation_loss", "kd_loss", "similarity_distillation_loss"]
 
 
 def distillation_loss(
@@ -165,3 +168,40 @@ def kd_loss(
     docs = torch.cat([p, n.reshape(-1, p.shape[-1])])
     teacher_docs = torch.cat([tp, tn.reshape(-1, tp.shape[-1])]).to(docs.device)
     return similarity_distillation_loss(q, docs, tq.to(q.device), teacher_docs)
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """Any contrastive loss plus ``weight`` times the distillation term: F2LLM-v2's KD (docs/recipe.md §1b).
+
+    Called with the micro-batch (its texts go to the teacher), it returns the base loss's parts,
+    ``"kd"`` (the unweighted term, :func:`kd_loss`) and ``"loss" = base loss + weight * kd``.
+
+    Example:
+        >>> from minif2.training.losses import F2LLMLoss
+        >>> class Batch: queries, positives, negatives = ["q"], ["p"], []
+        >>> class Fixed:  # a teacher that knows the student's own vectors
+        ...     dim = 2
+        ...     def embed(self, texts): return torch.eye(2)[: len(texts)]
+        >>> q, n = torch.eye(2)[:1], torch.zeros(1, 0, 2)
+        >>> parts = Distillation(F2LLMLoss(), Fixed())(q, q, n, "clustering", Batch())
+        >>> sorted(parts), parts["kd"].item()
+        (['hard', 'kd', 'loss'], 0.0)
+    """
+
+    base: Any
+    teacher: Any  # a Teacher (or anything with ``embed(texts)`` and ``dim``)
+    weight: float = 1.0  # F2LLM-v2: 1.0
+    mode: str = "auto"  # embeddings | similarity | auto (module docstring)
+
+    def __call__(self, query: Tensor, positive: Tensor, negatives: Tensor, family: str, batch: Any = None):
+        parts = dict(self.base(query, positive, negatives, family, batch))
+        b, k = negatives.shape[0], negatives.shape[1]
+        teacher_negatives = self.teacher.embed(batch.negatives).reshape(b, k, self.teacher.dim)
+        targets = (self.teacher.embed(batch.queries), self.teacher.embed(batch.positives), teacher_negatives)
+        parts["kd"] = kd_loss((query, positive, negatives), targets, self.mode)
+        parts["loss"] = parts["loss"] + self.weight * parts["kd"]
+        return parts
+
+    def local(self) -> Distillation:
+        return replace(self, base=self.base.local())

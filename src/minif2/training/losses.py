@@ -23,7 +23,8 @@ step an optimiser (``training/trainer.py``); every input is an L2-normalised flo
 from __future__ import annotations
 
 import math
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -43,6 +44,10 @@ __all__ = [
     "matryoshka_dims",
     "single_softmax_loss",
     "training_loss",
+    "F2LLMLoss",
+    "Matryoshka",
+    "SingleSoftmaxLoss",
+    "make_loss",
 ]
 
 GatherMode = Literal["autograd", "no_grad", "detached"]
@@ -164,7 +169,7 @@ def _raw_gather(t: Tensor, sizes: list[int]) -> Tensor:
     return torch.cat([part[:n] for part, n in zip(parts, sizes)])
 
 
-def gather(t: Tensor, mode: GatherMode = "autograd") -> tuple[Tensor, int]:
+def gather(t: Tensor, mode: GatherMode | None = "autograd") -> tuple[Tensor, int]:
     """All ranks' ``t`` concatenated in rank order, and this rank's offset into it.
 
     Returns ``(t, 0)`` when torch.distributed is not initialised (one process). Ranks may hold
@@ -189,6 +194,8 @@ def gather(t: Tensor, mode: GatherMode = "autograd") -> tuple[Tensor, int]:
         >>> gather(torch.ones(2, 3))[1]  # one process: identity, offset 0
         0
     """
+    if mode is None:  # this process only (validation on the main process)
+        return t, 0
     if mode not in ("autograd", "no_grad", "detached"):
         raise ValueError(f"gather: mode must be 'autograd', 'no_grad' or 'detached', got {mode!r}")
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
@@ -321,38 +328,126 @@ def training_loss(
     form: LossForm = "f2llm",
     mrl_dims: list[tuple[int, float]] | None = None,
 ) -> dict[str, Tensor]:
-    """The trainer's loss: F2LLM's two softmaxes or one softmax, optionally Matryoshka-weighted.
+    """The trainer's contrastive loss as one function: :func:`make_loss` built and applied once.
 
     ``form="f2llm"`` is :func:`f2llm_loss` (keys ``loss``, ``hard`` and, for retrieval,
     ``in_batch``); ``form="single"`` is :func:`single_softmax_loss` (key ``loss`` only), with
     the in-batch documents for retrieval families only, as F2LLM gates its in-batch loss.
-
-    With ``mrl_dims`` (from :func:`matryoshka_dims`), every part is computed again on the first
-    ``dim`` coordinates of every embedding, re-normalised, and the parts are summed with the
-    weights given: F2LLM-v2's ``hard_loss`` / ``inbatch_loss`` with ``use_mrl`` (docs/recipe.md §1b),
-    which add ``loss_dim / (n * sqrt(d / dim))`` over the dimensions from the largest down and do NOT
-    divide the sum by their number.
+    With ``mrl_dims`` the parts are Matryoshka-weighted sums (:class:`Matryoshka`).
 
     Example:
         >>> q = torch.eye(16)[:1]
         >>> parts = training_loss(q, q, None, "clustering", mrl_dims=matryoshka_dims(16))
         >>> sorted(parts), round(parts["loss"].item(), 6)
-        (['hard', 'loss'], 0.0)
+        (['hard', 'loss', 'mrl'], 0.0)
+    """
+    return make_loss(form, temperature, gather_mode, mrl_dims)(query, positive, negatives, family)
+
+
+# -- The losses as objects (sentence-transformers' style): built once from the config, called per micro-batch --
+#
+# Every loss maps one micro-batch's embeddings to a dict of named parts whose ``"loss"`` is the number
+# to minimise; the trainer logs every part, and validation calls the SAME object (``local()``: no
+# all-gather, since only the main process validates), so both report the same loss for the same batch.
+
+
+@dataclass(frozen=True)
+class F2LLMLoss:
+    """F2LLM's two separate softmaxes, hard + in-batch (:func:`f2llm_loss`; docs/recipe.md §1a).
+
+    Example:
+        >>> q = torch.eye(2)
+        >>> sorted(F2LLMLoss()(q, q, None, "retrieval"))
+        ['hard', 'in_batch', 'loss']
+    """
+
+    temperature: float = TEMPERATURE
+    gather_mode: GatherMode | None = "autograd"  # None: this process only (validation)
+
+    def __call__(self, query: Tensor, positive: Tensor, negatives: Tensor | None, family: str, batch: Any = None):
+        return f2llm_loss(query, positive, negatives, family, self.temperature, self.gather_mode)  # type: ignore[arg-type]
+
+    def local(self) -> F2LLMLoss:
+        """The same loss on this process's batch alone (validation runs on the main process only)."""
+        return replace(self, gather_mode=None)
+
+
+@dataclass(frozen=True)
+class SingleSoftmaxLoss:
+    """One softmax over positive, hard negatives and (retrieval only) in-batch documents (:func:`single_softmax_loss`).
+
+    Example:
+        >>> q = torch.eye(2)
+        >>> sorted(SingleSoftmaxLoss()(q, q, None, "clustering"))
+        ['loss']
+    """
+
+    temperature: float = TEMPERATURE
+    gather_mode: GatherMode | None = "autograd"
+
+    def __call__(self, query: Tensor, positive: Tensor, negatives: Tensor | None, family: str, batch: Any = None):
+        retrieval = training_family(family) == "retrieval"
+        loss = single_softmax_loss(query, positive, negatives, self.temperature, retrieval, self.gather_mode)  # type: ignore[arg-type]
+        return {"loss": loss}
+
+    def local(self) -> SingleSoftmaxLoss:
+        return replace(self, gather_mode=None)
+
+
+@dataclass(frozen=True)
+class Matryoshka:
+    """F2LLM-v2's ``use_mrl`` around any loss: ``base`` again on the first d_k dimensions, re-normalised.
+
+    Each part is the weighted sum over ``dims`` (:func:`matryoshka_dims`: weight ``1 / (n * sqrt(d / d_k))``,
+    the full dimension first with weight 1), as v2's ``hard_loss`` / ``inbatch_loss`` with ``use_mrl``
+    (docs/recipe.md §1b), NOT divided by their number. ``"mrl"`` is the share of ``"loss"`` that the
+    truncated dimensions add (``loss`` minus the full-dimension loss), logged so the two can be told apart.
+    ``dims=None``: computed from the embedding width and ``min_dim`` at each call.
+
+    Example:
+        >>> q = torch.eye(16)[:1]
+        >>> round(Matryoshka(F2LLMLoss())(q, q, None, "clustering")["mrl"].item(), 6)
+        0.0
+    """
+
+    base: Any
+    min_dim: int = 8
+    dims: tuple[tuple[int, float], ...] | None = None
+
+    def __call__(self, query: Tensor, positive: Tensor, negatives: Tensor | None, family: str, batch: Any = None):
+        dims = self.dims or matryoshka_dims(query.shape[-1], self.min_dim)
+        out: dict[str, Tensor] = {}
+        for n, (dim, weight) in enumerate(dims):
+            cut = (_truncate(query, dim), _truncate(positive, dim), _truncate(negatives, dim))
+            parts = self.base(*cut, family, batch)  # type: ignore[misc]
+            for name, value in parts.items():
+                out[name] = out[name] + weight * value if name in out else weight * value
+            if n == 0:  # the full dimension (weight 1): what the truncated ones add is counted from here
+                full = out["loss"].detach()
+        out["mrl"] = out["loss"].detach() - full
+        return out
+
+    def local(self) -> Matryoshka:
+        return replace(self, base=self.base.local())
+
+
+def make_loss(
+    form: LossForm = "f2llm",
+    temperature: float = TEMPERATURE,
+    gather_mode: GatherMode = "autograd",
+    mrl_dims: list[tuple[int, float]] | None = None,
+    use_mrl: bool = False,
+    mrl_min_dim: int = 8,
+) -> Any:
+    """The contrastive loss object of a configuration: the form, wrapped in :class:`Matryoshka` when asked.
+
+    Example:
+        >>> make_loss("single", use_mrl=True)  # doctest: +ELLIPSIS
+        Matryoshka(base=SingleSoftmaxLoss(temperature=0.05, gather_mode='autograd'), min_dim=8, dims=None)
     """
     if form not in ("f2llm", "single"):
         raise ValueError(f"training_loss: form must be 'f2llm' or 'single', got {form!r}")
-
-    def one(q: Tensor, p: Tensor, n: Tensor | None) -> dict[str, Tensor]:
-        if form == "f2llm":
-            return f2llm_loss(q, p, n, family, temperature, gather_mode)
-        retrieval = training_family(family) == "retrieval"
-        return {"loss": single_softmax_loss(q, p, n, temperature, retrieval, gather_mode)}
-
-    if not mrl_dims:
-        return one(query, positive, negatives)
-    out: dict[str, Tensor] = {}
-    for dim, weight in mrl_dims:
-        parts = one(_truncate(query, dim), _truncate(positive, dim), _truncate(negatives, dim))  # type: ignore[arg-type]
-        for name, value in parts.items():
-            out[name] = out[name] + weight * value if name in out else weight * value
-    return out
+    base = (F2LLMLoss if form == "f2llm" else SingleSoftmaxLoss)(temperature, gather_mode)
+    if mrl_dims or use_mrl:
+        return Matryoshka(base, mrl_min_dim, tuple(mrl_dims) if mrl_dims else None)
+    return base

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from minif2.config import CONFIG_ROOT, MINING
-from minif2.training.shapes import shape_config
+from minif2.planning.shapes import shape_config
 
 __all__ = [
     "GIB",
@@ -337,4 +337,6 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "~s/step is an ESTIMATE from FLOPs at 40% of 989 TFLOPS (H100/H200 bf16); QLoRA adds 4-bit dequantisation."
     )
     for profile in sorted({r["profile"] for r in rows}):
-        print(f"{profile}: the profile assumes {ASSUMED.get(profile, '?')}; fits: +ctx <= {ASSUMED_GIB[profile]} GiB")
+        assumed = ASSUMED.get(profile, f"no GPU in particular (configs/{profile}/train.yaml)")
+        limit = f"+ctx <= {ASSUMED_GIB[profile]} GiB" if profile in ASSUMED_GIB else "no limit assumed"
+        print(f"{profile}: the profile assumes {assumed}; fits: {limit}")

@@ -1,4 +1,4 @@
-"""Measure the peak memory of a few training steps in a fresh process (checks ``training/memory.py``).
+"""Measure the peak memory of a few training steps in a fresh process (checks ``planning/memory.py``).
 
 On the CPU torch allocates with ``malloc``, so the process's peak resident memory (Linux
 ``VmHWM``) is what training used, provided that (1) glibc hands every large block back to the
@@ -118,12 +118,12 @@ def measure_peak(model: str, cfg: dict[str, Any], steps: int = 2, timeout: float
     """Peak memory above the baseline of ``steps`` training steps of ``model`` (a folder) under ``cfg``.
 
     ``cfg`` holds TrainConfig fields (mode, batch_size, max_length_tokens, num_negatives,
-    gradient_checkpointing, lora_r, ...). Runs ``python -m minif2.training.measure`` in a fresh process.
+    gradient_checkpointing, lora_r, ...). Runs ``python -m minif2.planning.measure`` in a fresh process.
     """
     spec = {"cfg": {**cfg, "model": str(model)}, "steps": steps}
     env = {**os.environ, **CHILD_ENV, "DS_ACCELERATOR": "cpu", "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run(
-        [sys.executable, "-m", "minif2.training.measure", json.dumps(spec)],
+        [sys.executable, "-m", "minif2.planning.measure", json.dumps(spec)],
         env=env,
         capture_output=True,
         text=True,

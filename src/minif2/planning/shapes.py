@@ -8,28 +8,26 @@ GPU profiles can be dry-run, planned and timed with no Hub and no GPU. Shapes, m
 are the real model's; the weights are random and the tokenizer is the ``tiny-qwen3`` asset's
 (SmolLM2 BPE, EOS != PAD as in Qwen3, every id inside the real embedding).
 
-This module does not train; ``training/dryrun.py`` and ``training/memory.py`` use it.
+This module does not train; ``planning/dryrun.py`` and ``planning/memory.py`` use it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, Qwen3ForCausalLM
 
 from minif2.assets import cache_dir, resolve_model
-from minif2.config import CONFIG_ROOT
+from minif2.config import CONFIG_ROOT, MissingInputError, staged_folder
 
-__all__ = ["SHAPES", "build_shape", "shape_config", "shape_for_model"]
+__all__ = ["MODEL_SHAPES", "build_shape", "shape_config", "shape_for_model"]
 
 MODELS_ROOT = CONFIG_ROOT / "models"
 # Hub id -> folder under configs/models
-SHAPES: dict[str, str] = {
+MODEL_SHAPES: dict[str, str] = {
     "Qwen/Qwen3-0.6B": "qwen3-0.6b",
     "Qwen/Qwen3-1.7B": "qwen3-1.7b",
     "Qwen/Qwen3-4B": "qwen3-4b",
@@ -43,9 +41,9 @@ def shape_for_model(model: str) -> str | None:
     >>> shape_for_model("Qwen/Qwen3-0.6B"), shape_for_model("qwen3-4b"), shape_for_model("tiny-qwen3")
     ('qwen3-0.6b', 'qwen3-4b', None)
     """
-    if model in SHAPES:
-        return SHAPES[model]
-    return model if model in SHAPES.values() else None
+    if model in MODEL_SHAPES:
+        return MODEL_SHAPES[model]
+    return model if model in MODEL_SHAPES.values() else None
 
 
 def shape_config(name: str, **overrides: object) -> PretrainedConfig:
@@ -57,8 +55,8 @@ def shape_config(name: str, **overrides: object) -> PretrainedConfig:
     folder = shape_for_model(name) or name
     path = MODELS_ROOT / folder
     if not (path / "config.json").is_file():
-        known = ", ".join(sorted(SHAPES.values()))
-        raise FileNotFoundError(f"no architecture '{name}' under {MODELS_ROOT} (known: {known})")
+        known = ", ".join(sorted(MODEL_SHAPES.values()))
+        raise MissingInputError(f"no architecture '{name}' under {MODELS_ROOT} (known: {known})")
     fields = {**json.loads((path / "config.json").read_text()), **overrides}
     fields.pop("layer_types", None)  # derived from num_hidden_layers
     return AutoConfig.for_model(fields.pop("model_type"), **fields)
@@ -100,12 +98,9 @@ def build_shape(
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = Qwen3ForCausalLM(config).to(getattr(torch, dtype))
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    source = {"shape": folder_name, "config": str(MODELS_ROOT / folder_name / "config.json"), "seed": seed}
-    (tmp / marker.name).write_text(json.dumps({**source, "num_hidden_layers": config.num_hidden_layers}, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    with staged_folder(folder) as tmp:  # a crash mid-write leaves no half model in the cache
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        source = {"shape": folder_name, "config": str(MODELS_ROOT / folder_name / "config.json"), "seed": seed}
+        (tmp / marker.name).write_text(json.dumps({**source, "num_hidden_layers": config.num_hidden_layers}, indent=2))
     return folder

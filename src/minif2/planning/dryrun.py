@@ -1,20 +1,20 @@
 """Dry-run a training profile on the CPU with the real model shape, and plan its GPU memory (issue 16).
 
 ``minif2 train --profile small-gpu --dry-run`` builds a random model of the profile's exact
-architecture (``training/shapes.py``: Qwen3-0.6B from ``configs/models``), then runs the
+architecture (``planning/shapes.py``: Qwen3-0.6B from ``configs/models``), then runs the
 profile's own path (QLoRA 4-bit base, LoRA adapters, gradient checkpointing, the loss) for
 two optimiser steps at batch 2 and 32 tokens on a few synthetic rows, and checks what a
 rented GPU would otherwise find first: the checkpoint is written, a resume from it ends
 with the same weights as the uninterrupted run, and the final folder loads in transformers
 and sentence-transformers with the same embeddings. It prints a JSON report with the
-measured peak memory (process peak RSS above the baseline, ``training/measure.py``).
+measured peak memory (process peak RSS above the baseline, ``planning/measure.py``).
 
 Differences from a GPU run, on purpose: fp32 compute (the CPU has no bf16 autocast worth the
 name), SDPA attention (FlashAttention 2 needs CUDA), one process (DeepSpeed profiles run the
 single backend; ``tests/test_trainer.py`` checks ZeRO-2 with 2 CPU processes). A profile
 whose CPU plan exceeds half the free memory keeps every layer's shape but fewer layers.
 
-``minif2 plan`` prints ``training/memory.py``'s plan for the profiles on 1, 8 and 32 GPUs.
+``minif2 plan`` prints ``planning/memory.py``'s plan for the profiles on 1, 8 and 32 GPUs.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from minif2.config import PROFILES, load_config, profile_path
 from minif2.model import Embedder
+from minif2.planning.measure import peak_rss_bytes, reset_peak_rss, rss_bytes
+from minif2.planning.memory import GIB, ModelShape, plan_for_config, plan_table, print_table
+from minif2.planning.shapes import build_shape, shape_config, shape_for_model
 from minif2.schema import Sample, write_unified
 from minif2.training import trainer
 from minif2.training.checkpoint import read_metrics
-from minif2.training.measure import peak_rss_bytes, reset_peak_rss, rss_bytes
-from minif2.training.memory import GIB, ModelShape, plan_for_config, plan_table, print_table
-from minif2.training.shapes import build_shape, shape_config, shape_for_model
 
 __all__ = ["dry_run", "plan_cli", "train_cli"]
 
@@ -112,7 +112,7 @@ def _layers_that_fit(cfg: Any, config: Any, budget: float) -> int:
 
 def _embeddings_agree(final: Path) -> dict[str, float]:
     """Max |difference| between the kit's, transformers' and sentence-transformers' embeddings of ``final``."""
-    embedder = Embedder.load(final)
+    embedder = Embedder.from_pretrained(final)
     ours = embedder.encode(TEXTS)
     enc = embedder.tokenizer(TEXTS, padding=True, return_tensors="pt")
     del embedder
@@ -214,7 +214,7 @@ def train_cli(argv: list[str] | None = None) -> int:
 def plan_cli(argv: list[str] | None = None) -> int:
     """``minif2 plan [--profile small-gpu] [--gpus 1 8 32] [--json]``: memory per GPU for the Qwen3 sizes."""
     parser = argparse.ArgumentParser(prog="minif2 plan", description=plan_cli.__doc__)
-    parser.add_argument("--profile", choices=[p for p in PROFILES if p != "tiny"], help="default: small-gpu and paper")
+    parser.add_argument("--profile", choices=PROFILES, help="default: small-gpu and paper")
     parser.add_argument("--model", action="append", help="hub id (repeatable; default Qwen3 0.6B, 1.7B, 4B)")
     parser.add_argument("--gpus", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--max-length", type=int, help="plan at this padded length instead of the profile's")
