@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from minif2.config import config_to_dict, save_config, staged_folder
 from minif2.model import Embedder
+from minif2.provenance import environment_record
 from minif2.training import checkpoint as ckpt
 from minif2.training.backends import build_embedder, launcher_world, make_backend, seed_everything
 from minif2.training.checkpoint import MetricsLog
@@ -288,6 +289,12 @@ def _resume(run: Run, folder: Path) -> None:
     run.step, run.micro, run.epoch = int(state["step"]), int(state["micro"]), int(state["sampler"]["epoch"])
 
 
+def _data_fingerprints(data_dir: str) -> dict[str, str]:
+    """The sha256 of each training source, as its manifest recorded it (empty for older data folders)."""
+    manifest = Path(data_dir) / "manifest.json"
+    return json.loads(manifest.read_text()).get("fingerprints", {}) if manifest.is_file() else {}
+
+
 def _start_log(run: Run, resumed: bool) -> MetricsLog:
     """Save the resolved config and the run summary beside the run; open ``metrics.jsonl``."""
     is_main = run.backend.is_main
@@ -301,6 +308,8 @@ def _start_log(run: Run, resumed: bool) -> MetricsLog:
             "total_steps": run.total_steps,
             "world_size": run.world,
             "attention": attention,
+            "environment": environment_record(),  # Python, the lock's hash, key versions (provenance.py)
+            "data_fingerprints": _data_fingerprints(run.cfg.data_dir),
         }
         (run.out_dir / "run_summary.json").write_text(json.dumps(summary, indent=2))
     return MetricsLog(run.out_dir / "metrics.jsonl", enabled=is_main, resume_step=run.step if resumed else None)
