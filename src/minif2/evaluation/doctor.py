@@ -196,7 +196,9 @@ def diagnose(cfg: DoctorConfig) -> pd.DataFrame:
     reference = baseline.set_index("task")["main_score"]
     out["delta"] = out["main_score"] - out["task"].map(reference)
     extra = [c for c in out.columns if c not in DOCTOR_COLUMNS + RESULT_COLUMNS]
-    return out[["task", *DOCTOR_COLUMNS, *extra, *[c for c in RESULT_COLUMNS if c not in ("task", "main_score")]]]
+    return out[
+        ["task", *DOCTOR_COLUMNS, *extra, *[c for c in RESULT_COLUMNS if c not in ("task", "main_score") and c in out]]
+    ]
 
 
 def format_table(table: pd.DataFrame) -> str:

@@ -307,9 +307,7 @@ def scores_by_dimension(
         memo: dict[Any, Any] = {}
         for dim in dims:
             wrapped = MtebEmbedder(embedder, label=label, instructions=cfg.instructions, dim=dim, memo=memo)
-            table = evaluate_models([wrapped], tasks, cfg=cfg).assign(dim=dim)
-            table.attrs = {}  # per-row material is for paired_gains; pandas cannot merge it across tables
-            tables.append(table)
+            tables.append(evaluate_models([wrapped], tasks, cfg=cfg).assign(dim=dim))
     return pd.concat(tables, ignore_index=True)
 
 

@@ -38,7 +38,7 @@ __all__ = ["BOOTSTRAP_SAMPLES", "RowScores", "bootstrap_interval", "paired_inter
 BOOTSTRAP_SAMPLES = 1000  # resamples per interval: the percentiles move by < 0.005 between seeds at this size
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: pandas compares tables' attrs when it concatenates them
 class RowScores:
     """Enough of one model's outputs on one task to recompute its main score on any resample of rows.
 
