@@ -145,6 +145,7 @@ class Embedder(nn.Module):
         self.tokenizer = tokenizer
         self.config = config
         self.source = source  # the resolved folder or hub id the weights came from
+        self.head: nn.Linear | None = None  # a Dense layer after pooling (training/head.py), or none
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -212,7 +213,11 @@ class Embedder(nn.Module):
                 bnb_4bit_compute_dtype=getattr(torch, config.torch_dtype),
             )
         backbone = AutoModel.from_pretrained(source, **kwargs)
-        return cls(backbone, tokenizer, config, source)
+        embedder = cls(backbone, tokenizer, config, source)
+        dense = _dense_folder(Path(source))
+        if dense is not None:  # a sentence-transformers Dense module after the pooling (training/head.py)
+            embedder.head = _load_dense(dense).to(backbone.device)
+        return embedder
 
     load = from_pretrained
 
@@ -237,7 +242,18 @@ class Embedder(nn.Module):
 
     @property
     def dim(self) -> int:
-        return int(self.backbone.config.hidden_size)
+        return int(self.head.out_features if self.head is not None else self.backbone.config.hidden_size)
+
+    def add_head(self) -> nn.Linear:
+        """Put a Dense layer (``dim -> dim``, with bias) after the pooling, initialised to the identity, so the
+        model's vectors are unchanged until it is trained (``training/head.py``). Saved as sentence-transformers'
+        ``Dense`` module, so the folder loads in sentence-transformers with the same vectors."""
+        head = nn.Linear(self.dim, self.dim)
+        with torch.no_grad():
+            head.weight.copy_(torch.eye(self.dim))
+            head.bias.zero_()
+        self.head = head.to(self.device)
+        return self.head
 
     @property
     def device(self) -> torch.device:
@@ -279,8 +295,10 @@ class Embedder(nn.Module):
         """Token ids -> (batch, dim) embeddings, with gradients (the trainer's entry point)."""
         attend = (attention_mask > 0).to(attention_mask.dtype)  # instruction tokens (2) are attended
         out = self.backbone(input_ids=input_ids, **self._attention_inputs(attend))
-        emb = pool(out.last_hidden_state, attention_mask, self.pooling)
-        return nn.functional.normalize(emb.float(), dim=-1) if self.config.normalize else emb.float()
+        emb = pool(out.last_hidden_state, attention_mask, self.pooling).float()
+        if self.head is not None:
+            emb = self.head(emb)
+        return nn.functional.normalize(emb, dim=-1) if self.config.normalize else emb
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         """Texts -> (batch, dim) embeddings with gradients."""
@@ -379,11 +397,15 @@ class Embedder(nn.Module):
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
         ]
+        if self.head is not None:
+            modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+            _save_dense(self.head, path / "2_Dense")
         if self.config.normalize:
+            n = len(modules)
             modules.append(
-                {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}
+                {"idx": n, "name": str(n), "path": f"{n}_Normalize", "type": "sentence_transformers.models.Normalize"}
             )
-            (path / "2_Normalize").mkdir(exist_ok=True)
+            (path / f"{n}_Normalize").mkdir(exist_ok=True)
         (path / "modules.json").write_text(json.dumps(modules, indent=2))
         (path / "sentence_bert_config.json").write_text(
             json.dumps({"max_seq_length": self.config.max_length_tokens, "do_lower_case": False}, indent=2)
@@ -392,7 +414,7 @@ class Embedder(nn.Module):
         (path / "1_Pooling" / "config.json").write_text(
             json.dumps(
                 {
-                    "word_embedding_dimension": self.dim,
+                    "word_embedding_dimension": int(self.backbone.config.hidden_size),
                     "pooling_mode_cls_token": False,
                     "pooling_mode_mean_tokens": self.pooling == "mean",
                     "pooling_mode_max_tokens": False,
@@ -416,3 +438,44 @@ class Embedder(nn.Module):
                 indent=2,
             )
         )
+
+
+# ------------------------------------------------------------------ the optional Dense head
+_DENSE_TYPE = "sentence_transformers.models.Dense"
+
+
+def _dense_folder(folder: Path) -> Path | None:
+    """The Dense module's folder in a sentence-transformers ``modules.json``, or None."""
+    modules = folder / "modules.json"
+    if not modules.is_file():
+        return None
+    for module in json.loads(modules.read_text()):
+        if module.get("type", "").endswith("models.Dense"):
+            return folder / module["path"]
+    return None
+
+
+def _save_dense(head: nn.Linear, folder: Path) -> None:
+    """Write ``head`` as sentence-transformers' Dense module (identity activation), with its own save code."""
+    from sentence_transformers.models import Dense  # noqa: PLC0415 - heavy: only a model with a head needs it
+
+    dense = Dense(head.in_features, head.out_features, bias=True, activation_function=nn.Identity())
+    dense.linear.load_state_dict(head.state_dict())
+    folder.mkdir(parents=True, exist_ok=True)
+    dense.save(str(folder))
+
+
+def _load_dense(folder: Path) -> nn.Linear:
+    """A Dense module saved by sentence-transformers (``linear.weight``/``linear.bias``, safetensors) as a Linear.
+
+    Only an identity activation is accepted: the Embedder applies no other.
+    """
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    config = json.loads((folder / "config.json").read_text())
+    if config.get("activation_function", "torch.nn.modules.linear.Identity") != "torch.nn.modules.linear.Identity":
+        raise AssetError(f"{folder / 'config.json'}: only a Dense head with an Identity activation is supported")
+    state = load_file(str(folder / "model.safetensors"))
+    head = nn.Linear(int(config["in_features"]), int(config["out_features"]), bias=bool(config.get("bias", True)))
+    head.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
+    return head

@@ -60,7 +60,10 @@ def model_revision(embedder: Embedder, instructions: bool, dim: int | None = Non
     if dim is not None:  # absent for full vectors, so earlier revisions stay valid
         settings["dim"] = dim
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    for name, tensor in sorted(embedder.backbone.state_dict().items()):
+    state = dict(embedder.backbone.state_dict())
+    if embedder.head is not None:  # absent without a head, so earlier revisions stay valid
+        state.update({f"head.{k}": v for k, v in embedder.head.state_dict().items()})
+    for name, tensor in sorted(state.items()):
         digest.update(name.encode())
         data = tensor.detach().cpu().contiguous()
         digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")

@@ -102,6 +102,12 @@ class TrainConfig:
     teacher_model_path: str | None = None  # F2LLM-v2 KD: a frozen teacher embedder; None = no distillation
     kd_weight: float = 1.0  # F2LLM-v2: 1.0; the KD term's weight
     kd_mode: KDMode = "auto"  # embeddings (v2: teacher cut to the student's width) | similarity (kit) | auto
+    head_steps: int = 0  # kit (issue 23, training/head.py): after the last step, distil the teacher's cosines into a
+    # Dense head on cached pooled vectors of the training texts' sentences, for this many steps; 0 = no head
+    head_texts: int = 6000  # sentences the head distils (a seeded sample of the training texts' sentences)
+    head_sources: list[str] | None = None  # whose texts the head distils (None: every source's)
+    head_batch_size: int = 256  # sentences per head step (the cosine matrix is head_batch_size^2)
+    head_lr: float = 1.0e-3  # AdamW on the head only
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -116,6 +122,8 @@ def check_config(cfg: TrainConfig) -> None:
         value = getattr(cfg, f.name)
         if choices is not None and value not in choices:
             raise ValueError(f"train config field '{f.name}' must be one of {list(choices)}, got {value!r}")
+    if cfg.head_steps and not cfg.teacher_model_path:
+        raise ValueError("train config field 'head_steps' needs 'teacher_model_path': the head distils a teacher")
     if cfg.grad_cache_chunk_size and cfg.backend != "single":
         raise ValueError("train config field 'grad_cache_chunk_size' is tested with backend 'single' only")
 

@@ -40,6 +40,7 @@ from minif2.training.backends import build_embedder, launcher_world, make_backen
 from minif2.training.checkpoint import MetricsLog
 from minif2.training.distill import Distillation, Teacher
 from minif2.training.grad_cache import cached_embed
+from minif2.training.head import head_texts, train_head
 from minif2.training.losses import make_loss
 from minif2.training.sampler import (
     MicroBatch,
@@ -107,6 +108,8 @@ def train(cfg: TrainConfig, callbacks: Sequence[Callback] = ()) -> Path:
         run.epoch += 1
     bar.close()
     _evaluate(run, log)
+    if cfg.head_steps and run.backend.is_main:  # kit (issue 23): the teacher's geometry into a Dense head
+        _train_head(run, log)
     return _save_final(run)
 
 
@@ -351,6 +354,21 @@ def _save_checkpoint(run: Run) -> None:
     )
     if run.backend.is_main:
         ckpt.prune_checkpoints(run.out_dir, run.cfg.keep_checkpoints)
+
+
+def _train_head(run: Run, log: MetricsLog) -> None:
+    """``training/head.py`` on the training texts' sentences; logged as one ``head`` row of metrics.jsonl."""
+    cfg = run.cfg
+    wanted = [s for s in run.data.train if cfg.head_sources is None or s in cfg.head_sources]
+    texts = (text for s in wanted for column in ("query", "positive") for text in run.data.train[s][column])
+    sentences = head_texts(texts, cfg.head_texts, cfg.seed)
+    teacher = Teacher(cfg.teacher_model_path, max_length_tokens=cfg.max_length_tokens)
+    report = train_head(run.embedder, teacher, sentences, cfg.head_steps, cfg.head_batch_size, cfg.head_lr, cfg.seed)
+    log.write({"split": "head", "step": run.step, **report.to_dict()})
+    print(
+        f"head: {report.steps} steps on {report.texts} sentences, distillation loss {report.loss_first:.4f} -> "
+        f"{report.loss_last:.4f}"
+    )
 
 
 def _save_final(run: Run) -> Path:
