@@ -142,7 +142,7 @@ def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Pat
     assert rows[-1]["lr"] == pytest.approx(1e-7)  # cosine reached its floor
 
     texts = ["a river in the jungle", "the queen plays piano at night"]
-    ours = Embedder.load(final).encode(texts)
+    ours = Embedder.from_pretrained(final).encode(texts)
     st = SentenceTransformer(str(final), device="cpu").encode(texts)
     tok = AutoTokenizer.from_pretrained(final)
     enc = tok(texts, padding=True, return_tensors="pt")
@@ -152,7 +152,7 @@ def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Pat
     hf = torch.nn.functional.normalize(hidden[torch.arange(2), last], dim=-1).numpy()
     np.testing.assert_allclose(st, ours, atol=1e-5)
     np.testing.assert_allclose(hf, ours, atol=1e-5)
-    base = Embedder.load("tiny-qwen3").encode(texts)
+    base = Embedder.from_pretrained("tiny-qwen3").encode(texts)
     assert np.abs(base - ours).max() > 1e-3  # it trained
 
 

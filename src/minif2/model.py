@@ -214,8 +214,6 @@ class Embedder(nn.Module):
         backbone = AutoModel.from_pretrained(source, **kwargs)
         return cls(backbone, tokenizer, config, source)
 
-    load = from_pretrained
-
     # --------------------------------------------------------------- properties
     @property
     def pooling(self) -> Pooling:
