@@ -12,6 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import datasets
 import pytest
@@ -399,6 +400,62 @@ def test_every_choice_field_of_the_train_config_is_a_literal_checked_at_load_tim
             load_config(trainer.TrainConfig, path)
     with pytest.raises(ValueError, match=r"train config field 'kd_mode' must be one of"):  # built in Python
         trainer.check_config(trainer.TrainConfig(kd_mode="simlarity"))  # type: ignore[arg-type]
+
+
+def _literal_fields(cls: type, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """``{(group, ..., field): its type}`` for every field of ``cls`` (nested groups too) that holds a Literal."""
+    import dataclasses  # noqa: PLC0415
+    import typing  # noqa: PLC0415
+
+    found = {}
+    for name, tp in typing.get_type_hints(cls).items():
+        if dataclasses.is_dataclass(tp):
+            found.update(_literal_fields(tp, (*prefix, name)))
+        elif "Literal[" in str(tp):
+            found[(*prefix, name)] = tp
+    return found
+
+
+def _config_classes() -> dict[type, set[str]]:
+    """Every stage's config class, with the choice fields it must hold as Literals (at least)."""
+    from minif2.analysis.shift import AnalysisConfig  # noqa: PLC0415
+    from minif2.evaluation.doctor import DoctorConfig  # noqa: PLC0415
+    from minif2.evaluation.evaluate import EvalConfig  # noqa: PLC0415
+    from minif2.mining.mine import MiningConfig  # noqa: PLC0415
+    from minif2.training.merge import MergeConfig  # noqa: PLC0415
+    from minif2.training.prune import PruneConfig  # noqa: PLC0415
+
+    return {
+        unify.UnifyConfig: {"classification_form"},
+        MiningConfig: {"on_shortfall", "existing_negatives", "search_backend"},
+        trainer.TrainConfig: {"mode", "backend", "precision", "attn_implementation", "loss", "lr_schedule"},
+        EvalConfig: {"torch_dtype"},
+        DoctorConfig: {"torch_dtype", "checks"},
+        AnalysisConfig: {"pca_fit_on", "procrustes_method"},
+        EmbedderConfig: {"pooling", "padding_side", "torch_dtype", "attn_implementation"},
+        MergeConfig: {"method"},
+        PruneConfig: {"pooling"},
+    }
+
+
+@pytest.mark.parametrize("cls", list(_config_classes()), ids=lambda cls: cls.__name__)
+def test_every_choice_field_of_every_config_fails_at_load_time_naming_file_and_field(cls, tmp_path):
+    import yaml  # noqa: PLC0415
+
+    fields = _literal_fields(cls)
+    assert {keys[-1] for keys in fields} >= _config_classes()[cls]
+    path = tmp_path / "stage.yaml"
+    for keys, tp in fields.items():
+        value: Any = ["not-a-choice"] if str(tp).startswith("list[") else "not-a-choice"
+        for key in reversed(keys):
+            value = {key: value}
+        path.write_text(yaml.safe_dump(value))
+        with pytest.raises(
+            ConfigError,
+            match=rf"{path}, field '{'.'.join(keys)}'(\[0\])?: got 'not-a-choice' \(str\), "
+            r"expected one of",
+        ):
+            load_config(cls, path)
 
 
 # ---------------------------------------------------------------- 7. user negatives

@@ -25,6 +25,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from minif2.attention import Attention
 from minif2.config import PROFILES, load_config, profile_path
 from minif2.config import TRAINING_4B as PAPER
 from minif2.training.losses import GatherMode, LossForm
@@ -33,7 +34,6 @@ from minif2.training.sampler import NEGATIVES_PER_STEP
 __all__ = ["OPTION_FLAGS", "TrainConfig", "check_config", "parse_config"]
 
 Mode = Literal["full", "lora", "qlora"]
-Attention = Literal["auto", "flash_attention_2", "sdpa", "eager"]
 Backend = Literal["single", "deepspeed"]
 SamplerRule = Literal["f2llm", "batches_left"]
 Schedule = Literal["cosine", "constant_with_warmup"]
