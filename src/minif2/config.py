@@ -190,9 +190,17 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
-    """``cls(**data)`` with every value type-checked (:func:`_coerce`), failing on unknown keys with their location."""
+    """``cls(**data)`` with every value type-checked (:func:`_coerce`), failing on unknown keys with their location.
+
+    A class may rename its keys: its ``upgrade_old_keys(data, where)`` turns a mapping with old keys into
+    one with the new ones (warning, with the file, which key to write instead) before anything is checked.
+    A ``ValueError`` of the class's own checks (``__post_init__``) is reported with the location too.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    upgrade = getattr(cls, "upgrade_old_keys", None)
+    if upgrade is not None:
+        data = upgrade(data, where)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
@@ -200,7 +208,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
         raise ConfigError(f"{where}: unknown field(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
     field_where = where[:-1] + "." if where.endswith("'") else where + ", field '"
     kwargs = {k: _coerce(hints[k], v, f"{field_where}{k}'") for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from err
 
 
 @contextmanager
