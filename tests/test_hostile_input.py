@@ -124,7 +124,8 @@ def test_staged_folder_swaps_only_on_success(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left behind
 
 
-def test_failed_unify_rerun_keeps_previous_output(tmp_path):
+def _unify_rerun(tmp_path, monkeypatch):
+    """A good unify run, then the same config on a file with a bad record."""
     good = _jsonl(tmp_path / "pairs.jsonl", [{"query": "tea?", "positive": "Tea is a drink."}])
     cfg = unify.UnifyConfig(
         out_dir=str(tmp_path / "data"),
@@ -132,15 +133,17 @@ def test_failed_unify_rerun_keeps_previous_output(tmp_path):
         imports=[{"name": "mine", "shape": "pairs", "path": str(good)}],
     )
     unify.main(cfg)
-    before = _snapshot(tmp_path / "data")
-    assert "unified/mine.parquet" in before
-    _jsonl(good, [{"query": "tea?", "positive": None}])
-    with pytest.raises(UnifyError, match="line 1, field 'positive'"):
+    assert "unified/mine.parquet" in _snapshot(tmp_path / "data")
+
+    def rerun():
+        _jsonl(good, [{"query": "tea?", "positive": None}])
         unify.main(cfg)
-    assert _snapshot(tmp_path / "data") == before
+
+    return tmp_path / "data", rerun, UnifyError, "line 1, field 'positive'"
 
 
-def test_failed_mining_rerun_keeps_previous_output(tmp_path, monkeypatch):
+def _mining_rerun(tmp_path, monkeypatch):
+    """A previous mined folder; the rerun mines its first source and fails on the second."""
     from minif2.mining import mine  # noqa: PLC0415 - the mining stage, imported where it is tested
 
     data = write_unified({s: [Sample("q", "p", [], "retrieval", s)] for s in ("a", "b")}, tmp_path / "unified")
@@ -148,7 +151,6 @@ def test_failed_mining_rerun_keeps_previous_output(tmp_path, monkeypatch):
     (out / "mining_scores").mkdir(parents=True)
     (out / "mining_scores" / "a.parquet").write_bytes(b"previous scores")
     (out / "manifest.json").write_text('{"sources": {"a": 1}}')
-    before = _snapshot(out)
     calls = []
 
     def fake_mine(dataset, *args, **kwargs):  # the first source succeeds, the second fails
@@ -160,13 +162,18 @@ def test_failed_mining_rerun_keeps_previous_output(tmp_path, monkeypatch):
 
     monkeypatch.setattr(mine, "load_teacher", lambda cfg: None)
     monkeypatch.setattr(mine, "mine_source", fake_mine)
-    with pytest.raises(RuntimeError, match="teacher crashed"):
-        mine.main(mine.MiningConfig(data_dir=str(data), out_dir=str(out), cache_dir=str(tmp_path / "cache")))
-    assert len(calls) == 2
-    assert _snapshot(out) == before
+
+    def rerun():
+        try:
+            mine.main(mine.MiningConfig(data_dir=str(data), out_dir=str(out), cache_dir=str(tmp_path / "cache")))
+        finally:
+            assert len(calls) == 2
+
+    return out, rerun, RuntimeError, "teacher crashed"
 
 
-def test_failed_evaluation_rerun_keeps_previous_output(tmp_path):
+def _evaluation_rerun(tmp_path, monkeypatch):
+    """A previous results.csv; the rerun names a model that does not exist."""
     from minif2.assets import AssetError  # noqa: PLC0415
     from minif2.evaluation.evaluate import EvalConfig  # noqa: PLC0415
     from minif2.evaluation.evaluate import main as evaluate_main  # noqa: PLC0415
@@ -174,24 +181,29 @@ def test_failed_evaluation_rerun_keeps_previous_output(tmp_path):
     out = tmp_path / "eval"
     out.mkdir()
     (out / "results.csv").write_text("task,type,main_score\nA,sts,0.5\n")
-    before = _snapshot(out)
     cfg = EvalConfig(models=[str(tmp_path / "no-such-model")], tasks=str(tmp_path / "tasks"), out_dir=str(out))
-    with pytest.raises(AssetError):
-        evaluate_main(cfg)
-    assert _snapshot(out) == before
+    return out, lambda: evaluate_main(cfg), AssetError, None
 
 
-def test_failed_analysis_rerun_keeps_previous_output(tmp_path):
+def _analysis_rerun(tmp_path, monkeypatch):
+    """A previous distances.csv; the rerun names a queries file that does not exist."""
     from minif2.analysis.shift import AnalysisConfig  # noqa: PLC0415
     from minif2.analysis.study import main as analysis_main  # noqa: PLC0415
 
     out = tmp_path / "analysis"
     out.mkdir()
     (out / "distances.csv").write_text("a,b\n1,2\n")
-    before = _snapshot(out)
     cfg = AnalysisConfig(models=["tiny-qwen3"], queries_file=str(tmp_path / "missing.txt"), out_dir=str(out))
-    with pytest.raises(FileNotFoundError, match="missing.txt"):
-        analysis_main(cfg)
+    return out, lambda: analysis_main(cfg), FileNotFoundError, "missing.txt"
+
+
+@pytest.mark.parametrize("stage", [_unify_rerun, _mining_rerun, _evaluation_rerun, _analysis_rerun],
+                         ids=["unify", "mining", "evaluation", "analysis"])  # fmt: skip
+def test_failed_rerun_keeps_previous_output(stage, tmp_path, monkeypatch):
+    out, rerun, error, match = stage(tmp_path, monkeypatch)
+    before = _snapshot(out)
+    with pytest.raises(error, match=match):
+        rerun()
     assert _snapshot(out) == before
 
 
