@@ -12,6 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import datasets
 import pytest
@@ -123,7 +124,8 @@ def test_staged_folder_swaps_only_on_success(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left behind
 
 
-def test_failed_unify_rerun_keeps_previous_output(tmp_path):
+def _unify_rerun(tmp_path, monkeypatch):
+    """A good unify run, then the same config on a file with a bad record."""
     good = _jsonl(tmp_path / "pairs.jsonl", [{"query": "tea?", "positive": "Tea is a drink."}])
     cfg = unify.UnifyConfig(
         out_dir=str(tmp_path / "data"),
@@ -131,15 +133,17 @@ def test_failed_unify_rerun_keeps_previous_output(tmp_path):
         imports=[{"name": "mine", "shape": "pairs", "path": str(good)}],
     )
     unify.main(cfg)
-    before = _snapshot(tmp_path / "data")
-    assert "unified/mine.parquet" in before
-    _jsonl(good, [{"query": "tea?", "positive": None}])
-    with pytest.raises(UnifyError, match="line 1, field 'positive'"):
+    assert "unified/mine.parquet" in _snapshot(tmp_path / "data")
+
+    def rerun():
+        _jsonl(good, [{"query": "tea?", "positive": None}])
         unify.main(cfg)
-    assert _snapshot(tmp_path / "data") == before
+
+    return tmp_path / "data", rerun, UnifyError, "line 1, field 'positive'"
 
 
-def test_failed_mining_rerun_keeps_previous_output(tmp_path, monkeypatch):
+def _mining_rerun(tmp_path, monkeypatch):
+    """A previous mined folder; the rerun mines its first source and fails on the second."""
     from minif2.mining import mine  # noqa: PLC0415 - the mining stage, imported where it is tested
 
     data = write_unified({s: [Sample("q", "p", [], "retrieval", s)] for s in ("a", "b")}, tmp_path / "unified")
@@ -147,7 +151,6 @@ def test_failed_mining_rerun_keeps_previous_output(tmp_path, monkeypatch):
     (out / "mining_scores").mkdir(parents=True)
     (out / "mining_scores" / "a.parquet").write_bytes(b"previous scores")
     (out / "manifest.json").write_text('{"sources": {"a": 1}}')
-    before = _snapshot(out)
     calls = []
 
     def fake_mine(dataset, *args, **kwargs):  # the first source succeeds, the second fails
@@ -159,13 +162,18 @@ def test_failed_mining_rerun_keeps_previous_output(tmp_path, monkeypatch):
 
     monkeypatch.setattr(mine, "load_teacher", lambda cfg: None)
     monkeypatch.setattr(mine, "mine_source", fake_mine)
-    with pytest.raises(RuntimeError, match="teacher crashed"):
-        mine.main(mine.MiningConfig(data_dir=str(data), out_dir=str(out), cache_dir=str(tmp_path / "cache")))
-    assert len(calls) == 2
-    assert _snapshot(out) == before
+
+    def rerun():
+        try:
+            mine.main(mine.MiningConfig(data_dir=str(data), out_dir=str(out), cache_dir=str(tmp_path / "cache")))
+        finally:
+            assert len(calls) == 2
+
+    return out, rerun, RuntimeError, "teacher crashed"
 
 
-def test_failed_evaluation_rerun_keeps_previous_output(tmp_path):
+def _evaluation_rerun(tmp_path, monkeypatch):
+    """A previous results.csv; the rerun names a model that does not exist."""
     from minif2.assets import AssetError  # noqa: PLC0415
     from minif2.evaluation.evaluate import EvalConfig  # noqa: PLC0415
     from minif2.evaluation.evaluate import main as evaluate_main  # noqa: PLC0415
@@ -173,24 +181,29 @@ def test_failed_evaluation_rerun_keeps_previous_output(tmp_path):
     out = tmp_path / "eval"
     out.mkdir()
     (out / "results.csv").write_text("task,type,main_score\nA,sts,0.5\n")
-    before = _snapshot(out)
     cfg = EvalConfig(models=[str(tmp_path / "no-such-model")], tasks=str(tmp_path / "tasks"), out_dir=str(out))
-    with pytest.raises(AssetError):
-        evaluate_main(cfg)
-    assert _snapshot(out) == before
+    return out, lambda: evaluate_main(cfg), AssetError, None
 
 
-def test_failed_analysis_rerun_keeps_previous_output(tmp_path):
+def _analysis_rerun(tmp_path, monkeypatch):
+    """A previous distances.csv; the rerun names a queries file that does not exist."""
     from minif2.analysis.shift import AnalysisConfig  # noqa: PLC0415
     from minif2.analysis.study import main as analysis_main  # noqa: PLC0415
 
     out = tmp_path / "analysis"
     out.mkdir()
     (out / "distances.csv").write_text("a,b\n1,2\n")
-    before = _snapshot(out)
     cfg = AnalysisConfig(models=["tiny-qwen3"], queries_file=str(tmp_path / "missing.txt"), out_dir=str(out))
-    with pytest.raises(FileNotFoundError, match="missing.txt"):
-        analysis_main(cfg)
+    return out, lambda: analysis_main(cfg), FileNotFoundError, "missing.txt"
+
+
+@pytest.mark.parametrize("stage", [_unify_rerun, _mining_rerun, _evaluation_rerun, _analysis_rerun],
+                         ids=["unify", "mining", "evaluation", "analysis"])  # fmt: skip
+def test_failed_rerun_keeps_previous_output(stage, tmp_path, monkeypatch):
+    out, rerun, error, match = stage(tmp_path, monkeypatch)
+    before = _snapshot(out)
+    with pytest.raises(error, match=match):
+        rerun()
     assert _snapshot(out) == before
 
 
@@ -399,6 +412,62 @@ def test_every_choice_field_of_the_train_config_is_a_literal_checked_at_load_tim
             load_config(trainer.TrainConfig, path)
     with pytest.raises(ValueError, match=r"train config field 'kd_mode' must be one of"):  # built in Python
         trainer.check_config(trainer.TrainConfig(kd_mode="simlarity"))  # type: ignore[arg-type]
+
+
+def _literal_fields(cls: type, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """``{(group, ..., field): its type}`` for every field of ``cls`` (nested groups too) that holds a Literal."""
+    import dataclasses  # noqa: PLC0415
+    import typing  # noqa: PLC0415
+
+    found = {}
+    for name, tp in typing.get_type_hints(cls).items():
+        if dataclasses.is_dataclass(tp):
+            found.update(_literal_fields(tp, (*prefix, name)))
+        elif "Literal[" in str(tp):
+            found[(*prefix, name)] = tp
+    return found
+
+
+def _config_classes() -> dict[type, set[str]]:
+    """Every stage's config class, with the choice fields it must hold as Literals (at least)."""
+    from minif2.analysis.shift import AnalysisConfig  # noqa: PLC0415
+    from minif2.evaluation.doctor import DoctorConfig  # noqa: PLC0415
+    from minif2.evaluation.evaluate import EvalConfig  # noqa: PLC0415
+    from minif2.mining.mine import MiningConfig  # noqa: PLC0415
+    from minif2.training.merge import MergeConfig  # noqa: PLC0415
+    from minif2.training.prune import PruneConfig  # noqa: PLC0415
+
+    return {
+        unify.UnifyConfig: {"classification_form"},
+        MiningConfig: {"on_shortfall", "existing_negatives", "search_backend"},
+        trainer.TrainConfig: {"mode", "backend", "precision", "attn_implementation", "loss", "lr_schedule"},
+        EvalConfig: {"torch_dtype"},
+        DoctorConfig: {"torch_dtype", "checks"},
+        AnalysisConfig: {"pca_fit_on", "procrustes_method"},
+        EmbedderConfig: {"pooling", "padding_side", "torch_dtype", "attn_implementation"},
+        MergeConfig: {"method"},
+        PruneConfig: {"pooling"},
+    }
+
+
+@pytest.mark.parametrize("cls", list(_config_classes()), ids=lambda cls: cls.__name__)
+def test_every_choice_field_of_every_config_fails_at_load_time_naming_file_and_field(cls, tmp_path):
+    import yaml  # noqa: PLC0415
+
+    fields = _literal_fields(cls)
+    assert {keys[-1] for keys in fields} >= _config_classes()[cls]
+    path = tmp_path / "stage.yaml"
+    for keys, tp in fields.items():
+        value: Any = ["not-a-choice"] if str(tp).startswith("list[") else "not-a-choice"
+        for key in reversed(keys):
+            value = {key: value}
+        path.write_text(yaml.safe_dump(value))
+        with pytest.raises(
+            ConfigError,
+            match=rf"{path}, field '{'.'.join(keys)}'(\[0\])?: got 'not-a-choice' \(str\), "
+            r"expected one of",
+        ):
+            load_config(cls, path)
 
 
 # ---------------------------------------------------------------- 7. user negatives

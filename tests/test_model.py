@@ -98,7 +98,7 @@ def test_save_load_sentence_transformers_and_automodel(tiny, tmp_path):
     folder = tiny.save(tmp_path / "emb")
     ours = tiny.encode(TEXTS)
 
-    again = Embedder.load(folder)
+    again = Embedder.from_pretrained(folder)
     assert again.config.prompts == {"retrieval": instruction} and again.pooling == "last"
     np.testing.assert_allclose(again.encode(TEXTS), ours, atol=1e-6)
 
@@ -207,7 +207,7 @@ def test_text_only_mean_pooling_matches_sentence_transformers_include_prompt_fal
     longer = [0, 2, 3]  # TEXTS[1] is one token after the prompt: sentence-transformers pools nothing there (a zero
     np.testing.assert_allclose(st[longer], ours[longer], atol=1e-5)  # vector); the kit keeps that one token
     assert np.abs(st[1]).max() < 1e-6 and abs(np.linalg.norm(ours[1]) - 1) < 1e-5
-    np.testing.assert_allclose(Embedder.load(folder).encode(TEXTS, instruction=instruction), ours, atol=1e-6)
+    np.testing.assert_allclose(Embedder.from_pretrained(folder).encode(TEXTS, instruction=instruction), ours, atol=1e-6)
 
     full = Embedder.from_pretrained("tiny-qwen3", pooling="mean").encode(TEXTS, instruction=instruction)
     plain = emb.encode(TEXTS)

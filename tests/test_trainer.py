@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from minif2.config import load_config, profile_path, save_config
+from minif2.config import ConfigError, from_dict, load_config, profile_path, save_config
 from minif2.schema import Sample, write_unified
 from minif2.training.checkpoint import read_metrics
 from minif2.training.sampler import load_training_data
@@ -142,7 +142,7 @@ def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Pat
     assert rows[-1]["lr"] == pytest.approx(1e-7)  # cosine reached its floor
 
     texts = ["a river in the jungle", "the queen plays piano at night"]
-    ours = Embedder.load(final).encode(texts)
+    ours = Embedder.from_pretrained(final).encode(texts)
     st = SentenceTransformer(str(final), device="cpu").encode(texts)
     tok = AutoTokenizer.from_pretrained(final)
     enc = tok(texts, padding=True, return_tensors="pt")
@@ -152,16 +152,16 @@ def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Pat
     hf = torch.nn.functional.normalize(hidden[torch.arange(2), last], dim=-1).numpy()
     np.testing.assert_allclose(st, ours, atol=1e-5)
     np.testing.assert_allclose(hf, ours, atol=1e-5)
-    base = Embedder.load("tiny-qwen3").encode(texts)
+    base = Embedder.from_pretrained("tiny-qwen3").encode(texts)
     assert np.abs(base - ours).max() > 1e-3  # it trained
 
 
 @pytest.mark.parametrize("mode", ["full", "lora"])
 def test_kill_and_resume_gives_identical_weights(data_dir: Path, tmp_path: Path, mode: str) -> None:
     """Kill at step 5 (after the step-4 checkpoint); resume; the final weights equal an uninterrupted run's."""
-    kw = dict(
-        mode=mode, save_every_steps=2, keep_checkpoints=1, eval_every_steps=3, lora_r=4, lora_alpha=8, lora_dropout=0.1
-    )
+    kw: dict[str, object] = dict(mode=mode, save_every_steps=2, keep_checkpoints=1, eval_every_steps=3)
+    if mode != "full":  # LoRA settings with mode full are refused (TrainConfig.__post_init__)
+        kw.update(lora_r=4, lora_alpha=8, lora_dropout=0.1)
     straight = train(_cfg(data_dir, tmp_path / "straight", **kw))
 
     class Killed(Exception):
@@ -351,13 +351,23 @@ def test_options_run_in_the_loop(data_dir: Path, tmp_path: Path) -> None:
 def test_clustering_negatives_option() -> None:
     from minif2.training.sampler import negatives_per_step
 
-    v2 = TrainConfig(num_negatives=7, num_negatives_clustering=9)
+    v2 = TrainConfig(num_negatives={"retrieval": 7, "clustering": 9, "classification": 7})
     families = ("retrieval", "clustering", "classification")
-    assert [negatives_per_step(v2.num_negatives, f, v2.num_negatives_clustering) for f in families] == [7, 9, 7]
+    assert [negatives_per_step(v2.num_negatives, f) for f in families] == [7, 9, 7]
+    with pytest.warns(FutureWarning, match=r"v2.yaml: 'num_negatives_clustering' is deprecated.*num_negatives: "):
+        old = from_dict(TrainConfig, {"num_negatives": 7, "num_negatives_clustering": 9}, "v2.yaml")  # old keys
+    assert old.num_negatives == v2.num_negatives
     v1 = TrainConfig()
-    assert (
-        negatives_per_step(v1.num_negatives, "clustering", v1.num_negatives_clustering) == 7
-    )  # v1: 7 for every family
+    assert negatives_per_step(v1.num_negatives, "clustering") == 7  # v1: 7 for every family
+
+
+def test_lora_settings_with_mode_full_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text("mode: full\nlora_r: 8\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: train config field 'lora_r' is set but mode is 'full'"):
+        load_config(TrainConfig, path)
+    path.write_text("mode: lora\nlora_r: 8\n")
+    assert load_config(TrainConfig, path).lora_r == 8
 
 
 STAGES = [

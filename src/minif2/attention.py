@@ -16,12 +16,14 @@ from __future__ import annotations
 import importlib.util
 import logging
 import warnings
+from typing import Literal, get_args
 
 import torch
 
-__all__ = ["ATTENTION_CHOICES", "choose_attention", "flash_attention_usable"]
+__all__ = ["ATTENTION_CHOICES", "Attention", "choose_attention", "flash_attention_usable"]
 
-ATTENTION_CHOICES = ("auto", "flash_attention_2", "sdpa", "eager")  # or None: transformers' own choice
+Attention = Literal["auto", "flash_attention_2", "sdpa", "eager"]  # or None: transformers' own choice
+ATTENTION_CHOICES = get_args(Attention)
 FLASH = "flash_attention_2"
 log = logging.getLogger(__name__)
 

@@ -148,6 +148,15 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if value in args and not (isinstance(value, bool) and not any(isinstance(a, bool) for a in args)):
             return value
         raise _bad(where, value, tp)
+    if tp in (bool, int, float, str):
+        return _coerce_scalar(tp, value, where)
+    if tp in (tuple, list, dict) or origin in (tuple, list, dict):
+        return _coerce_container(tp, value, where)
+    return value
+
+
+def _coerce_scalar(tp: type, value: Any, where: str) -> Any:
+    """:func:`_coerce` for ``bool``, ``int``, ``float`` and ``str``."""
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -162,37 +171,45 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, str) and _NUMBER.match(value.strip()):
             return float(value)
         raise _bad(where, value, tp)
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, os.PathLike):
-            return os.fspath(value)
-        raise _bad(where, value, tp)
-    if tp is tuple or origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise _bad(where, value, tp)
-        if not args:
-            return tuple(value)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise ConfigError(f"{where}: got {value!r} ({len(value)} items), expected {_type_name(tp)}")
-        return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
-    if tp is list or origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise _bad(where, value, tp)
-        return [_coerce(args[0], v, f"{where}[{i}]") if args else v for i, v in enumerate(value)]
-    if tp is dict or origin is dict:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise _bad(where, value, tp)
+
+
+def _coerce_container(tp: Any, value: Any, where: str) -> Any:
+    """:func:`_coerce` for ``tuple``, ``list`` and ``dict``, bare or with item types (each item checked)."""
+    kind, args = typing.get_origin(tp) or tp, typing.get_args(tp)
+    if kind is dict:
         if not isinstance(value, dict):
             raise _bad(where, value, tp)
         return {k: _coerce(args[1], v, f"{where}[{k!r}]") if args else v for k, v in value.items()}
-    return value
+    if not isinstance(value, (list, tuple)):
+        raise _bad(where, value, tp)
+    if kind is list:
+        return [_coerce(args[0], v, f"{where}[{i}]") if args else v for i, v in enumerate(value)]
+    if not args:
+        return tuple(value)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+    if len(args) != len(value):
+        raise ConfigError(f"{where}: got {value!r} ({len(value)} items), expected {_type_name(tp)}")
+    return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
 
 
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
-    """``cls(**data)`` with every value type-checked (:func:`_coerce`), failing on unknown keys with their location."""
+    """``cls(**data)`` with every value type-checked (:func:`_coerce`), failing on unknown keys with their location.
+
+    A class may rename its keys: its ``upgrade_old_keys(data, where)`` turns a mapping with old keys into
+    one with the new ones (warning, with the file, which key to write instead) before anything is checked.
+    A ``ValueError`` of the class's own checks (``__post_init__``) is reported with the location too.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    upgrade = getattr(cls, "upgrade_old_keys", None)
+    if upgrade is not None:
+        data = upgrade(data, where)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - names)
@@ -200,7 +217,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "<dict>") -> T:
         raise ConfigError(f"{where}: unknown field(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
     field_where = where[:-1] + "." if where.endswith("'") else where + ", field '"
     kwargs = {k: _coerce(hints[k], v, f"{field_where}{k}'") for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from err
 
 
 @contextmanager

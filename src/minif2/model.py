@@ -35,15 +35,16 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
-from minif2.attention import FLASH, choose_attention
+from minif2.attention import FLASH, Attention, choose_attention
 from minif2.model_card import write_model_card
 from minif2.pooling import Pooling, mark_instructions, pool
 from minif2.schema import TASK_TYPES
 
-__all__ = ["DEFAULT_QUERY_TEMPLATE", "Embedder", "EmbedderConfig", "format_query", "pool"]
+__all__ = ["DEFAULT_QUERY_TEMPLATE", "Embedder", "EmbedderConfig", "TorchDtype", "format_query", "pool"]
 
 DEFAULT_QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: {text}"
 EMBEDDER_FILE = "minif2_embedder.json"
+TorchDtype = Literal["float32", "bfloat16", "float16"]  # a torch dtype's name (getattr(torch, name))
 
 
 @dataclass
@@ -62,8 +63,8 @@ class EmbedderConfig:
     pool_instruction: bool = True  # F2LLM: yes; False: mean pooling skips a query's instruction (GritLM, pooling.py)
     instruction_tasks: list[str] | None = None  # task types whose queries get instructions; None: all (F2LLM)
     padding_side: Literal["right", "left"] = "right"  # F2LLM pads right; pooling is correct for both
-    torch_dtype: str = "float32"  # "bfloat16" on GPUs that support it
-    attn_implementation: str | None = None  # auto (FA2 if usable) | sdpa | eager | flash_attention_2 | None
+    torch_dtype: TorchDtype = "float32"  # "bfloat16" on GPUs that support it
+    attn_implementation: Attention | None = None  # auto (FA2 if usable) | sdpa | eager | flash_attention_2 | None
     load_in_4bit: bool = False  # QLoRA: nf4 weights via bitsandbytes
     uses_instructions: bool | None = None  # None: decoders and kit-trained models yes, encoders no (takes_instructions)
     trust_remote_code: bool = False  # run a model folder's own Python code: only the caller may turn it on
@@ -218,8 +219,6 @@ class Embedder(nn.Module):
         if dense is not None:  # a sentence-transformers Dense module after the pooling (training/head.py)
             embedder.head = _load_dense(dense).to(backbone.device)
         return embedder
-
-    load = from_pretrained
 
     # --------------------------------------------------------------- properties
     @property

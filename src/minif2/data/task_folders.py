@@ -206,7 +206,18 @@ def read_eval_task(folder: str | Path) -> dict[str, Any]:
     Every problem raises :class:`TaskFormatError` naming the file, line and field.
     """
     folder = Path(folder)
-    spec_path = folder / "task.json"
+    meta = _read_task_json(folder / "task.json")
+    kind = meta["type"]
+    if kind == "retrieval":
+        return {**meta, **_read_retrieval(folder)}
+    for split in ("train", "test") if kind == "classification" else ("test",):
+        meta[split] = _rows(folder / f"{split}.jsonl", _ROW_SCHEMA[kind])
+    _check_rows(kind, meta, folder / "test.jsonl")
+    return meta
+
+
+def _read_task_json(spec_path: Path) -> dict[str, Any]:
+    """A task folder's ``task.json``: a mapping with a name, one of :data:`EVAL_TYPES` and text fields."""
     if not spec_path.is_file():
         raise TaskFormatError(
             spec_path,
@@ -230,27 +241,30 @@ def read_eval_task(folder: str | Path) -> dict[str, Any]:
         _check(key not in meta or isinstance(meta[key], str), spec_path, key, 'must be a text ("" for none)')
     kind = meta["type"]
     _check(kind in EVAL_TYPES, spec_path, "type", f"is {kind!r}; expected one of {list(EVAL_TYPES)}")
-    if kind == "retrieval":
-        corpus = _rows(folder / "corpus.jsonl", {"_id": (str, int), "text": str}, {"title": str})
-        queries = _rows(folder / "queries.jsonl", {"_id": (str, int), "text": str})
-        meta["corpus"] = {
-            str(r["_id"]): {**r, "_id": str(r["_id"]), "title": str(r.get("title") or "")} for r in corpus
-        }
-        meta["queries"] = {str(r["_id"]): r["text"] for r in queries}
-        qrels_path, meta["qrels"] = _qrels(folder)
-        unknown_q = sorted(set(meta["qrels"]) - set(meta["queries"]))
-        unknown_d = sorted({d for docs in meta["qrels"].values() for d in docs} - set(meta["corpus"]))
-        _check(
-            not unknown_q and not unknown_d,
-            qrels_path,
-            "query-id" if unknown_q else "corpus-id",
-            f"ids not found in queries.jsonl {unknown_q[:5]} / corpus.jsonl {unknown_d[:5]}; "
-            "every id in qrels must exist",
-        )
-        return meta
-    for split in ("train", "test") if kind == "classification" else ("test",):
-        meta[split] = _rows(folder / f"{split}.jsonl", _ROW_SCHEMA[kind])
-    test_path = folder / "test.jsonl"
+    return meta
+
+
+def _read_retrieval(folder: Path) -> dict[str, Any]:
+    """A retrieval task's ``corpus``, ``queries`` and ``qrels``, every qrels id found in the other two."""
+    corpus = _rows(folder / "corpus.jsonl", {"_id": (str, int), "text": str}, {"title": str})
+    queries = _rows(folder / "queries.jsonl", {"_id": (str, int), "text": str})
+    meta: dict[str, Any] = {}
+    meta["corpus"] = {str(r["_id"]): {**r, "_id": str(r["_id"]), "title": str(r.get("title") or "")} for r in corpus}
+    meta["queries"] = {str(r["_id"]): r["text"] for r in queries}
+    qrels_path, meta["qrels"] = _qrels(folder)
+    unknown_q = sorted(set(meta["qrels"]) - set(meta["queries"]))
+    unknown_d = sorted({d for docs in meta["qrels"].values() for d in docs} - set(meta["corpus"]))
+    _check(
+        not unknown_q and not unknown_d,
+        qrels_path,
+        "query-id" if unknown_q else "corpus-id",
+        f"ids not found in queries.jsonl {unknown_q[:5]} / corpus.jsonl {unknown_d[:5]}; every id in qrels must exist",
+    )
+    return meta
+
+
+def _check_rows(kind: str, meta: dict[str, Any], test_path: Path) -> None:
+    """What each task type's scorer needs of its rows (varied scores, labels seen in training, ...)."""
     if kind == "sts":
         scores = {float(r["score"]) for r in meta["test"]}
         _check(
@@ -288,7 +302,6 @@ def read_eval_task(folder: str | Path) -> dict[str, Any]:
             "relevance",
             "every score is the same; a correlation needs varied scores",
         )
-    return meta
 
 
 def _is_number(value: Any) -> bool:

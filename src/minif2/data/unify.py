@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import datasets
 import yaml
@@ -109,7 +109,8 @@ class UnifyConfig:
     code_max_code_chars: int = 2000  # skip longer functions (counted in the harvest manifest)
     max_samples_per_source: int | None = None  # seeded cap per training source; None = all
     source_caps: dict[str, int] = field(default_factory=dict)  # per-source caps that replace the one above
-    classification_form: str = "labels"  # "labels" (label as document, F2LLM) | "examples" (docs/recipe.md §3)
+    # "labels" (label as document, F2LLM) | "examples" (docs/recipe.md §3)
+    classification_form: Literal["labels", "examples"] = "labels"
     clustering_negatives: int = NUM_NEGATIVES["clustering"]  # 24 random other-cluster texts (docs/recipe.md §1)
     word_similarity_threshold: float = 7.0  # on the 0-10 human scale; >= this -> positive pair (a guess)
     eval_code_corpus: int = 2000  # held-out code pairs (whole modules) -> retrieval corpus

@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import pandas as pd
 from mteb.types import PromptType
@@ -39,11 +39,14 @@ from minif2.config import InputError, load_config
 from minif2.evaluation.evaluate import EvalConfig, evaluate_models, model_label
 from minif2.evaluation.mteb_model import MtebEmbedder
 from minif2.evaluation.report import RESULT_COLUMNS
-from minif2.model import Embedder
+from minif2.model import Embedder, TorchDtype
 
 __all__ = ["CHECKS", "DoctorConfig", "Variant", "cli", "diagnose", "format_table", "main", "variants"]
 
-CHECKS = ("instructions", "padding_side", "append_eos", "pooling", "max_length_tokens", "torch_dtype", "batch_size")
+Check = Literal[
+    "instructions", "padding_side", "append_eos", "pooling", "max_length_tokens", "torch_dtype", "batch_size"
+]
+CHECKS = get_args(Check)
 DOCTOR_COLUMNS = ["setting", "value", "saved", "main_score", "delta", "differs_from_saved"]
 
 
@@ -57,10 +60,10 @@ class DoctorConfig:
     batch_size: int = 32  # the baseline's, as EvalConfig
     instructions: bool | None = None  # the baseline's: None = the model's own (takes_instructions)
     max_length_tokens: int | None = None  # the baseline's: None = the model's own
-    torch_dtype: str | None = None  # the baseline's: None = the model's own
+    torch_dtype: TorchDtype | None = None  # the baseline's: None = the model's own
     seed: int = 42
     max_rows_per_task: int | None = None  # local tasks: a seeded sample of rows (a quicker, noisier look)
-    checks: list[str] = field(default_factory=lambda: list(CHECKS))  # which settings to vary
+    checks: list[Check] = field(default_factory=lambda: list(CHECKS))  # which settings to vary
     max_lengths_tokens: list[int] = field(default_factory=lambda: [512, 8192])  # F2LLM trains 1024; mteb allows 8192
     batch_sizes: list[int] = field(default_factory=lambda: [1, 128])
 

@@ -45,7 +45,7 @@ from minif2.evaluation.intervals import RowScores, bootstrap_interval, paired_in
 from minif2.evaluation.mteb_model import MtebEmbedder
 from minif2.evaluation.mteb_tasks import load_local_tasks
 from minif2.evaluation.report import GAIN_COLUMNS, RESULT_COLUMNS, category_averages, paper_comparison, plot_scores
-from minif2.model import Embedder
+from minif2.model import Embedder, TorchDtype
 from minif2.provenance import environment_record
 
 __all__ = [
@@ -92,7 +92,7 @@ class EvalConfig:
         None  # queries get task instructions; None: on for decoders and kit checkpoints (evaluation/mteb_model.py)
     )
     max_length_tokens: int | None = None  # None: the model's own (F2LLM trains at 1024; its mteb entry allows 8192)
-    torch_dtype: str | None = None  # None: the Embedder's default (float32); "bfloat16" on a GPU, as F2LLM
+    torch_dtype: TorchDtype | None = None  # None: the Embedder's default (float32); "bfloat16" on a GPU, as F2LLM
     use_cache: bool = True  # mteb's result cache, keyed by model name + weights-hash revision (+ seed, see _cache)
     cache_dir: str | None = None  # None: <out_dir>/mteb_cache
     seed: int = 42  # mteb's task seed (MTEB_SEED) (classification few-shot draws, clustering bootstraps)

@@ -172,10 +172,7 @@ def mine_source(
     instructions = [r["instruction"] if uses_instructions(cfg, teacher) else "" for r in sub]
     q_emb, q_hits = encode_queries(teacher, [r["query"] for r in sub], instructions, cache, cfg.batch_size)
     timer["encoded"] = time.perf_counter()
-    groups: dict[tuple[str, str], list[int]] = {}
-    for r in sub:
-        groups.setdefault((r["query"], r["instruction"]), []).append(corpus_id[r["positive"]])
-    pos_ids = [sorted(set(groups[(r["query"], r["instruction"])])) for r in sub]
+    pos_ids = _positive_ids(sub, corpus_id)
     own_pos = np.array([corpus_id[r["positive"]] for r in sub])
     pos_scores = np.einsum("nd,nd->n", q_emb, corpus_emb[own_pos])  # (n,) cosine of each query with its positive
     query_keys = np.array([key_id.get(normalize_text(r["query"]), -1) for r in sub]) if cfg.exclude_query_text else None
@@ -189,26 +186,76 @@ def mine_source(
     shortfall = {"policy": cfg.on_shortfall, "short": int(len(short)), "filled": 0, "dropped": 0, "kept_fewer": 0}
     picks = {i: (indices[i][chosen[i]], scores[i][chosen[i]], rule.rank[i][chosen[i]]) for i in range(len(sub))}
     if cfg.on_shortfall == "fill" and len(short) and cfg.fill_top_k > cfg.top_k:
-        qk = query_keys[short] if query_keys is not None else None
-        f_idx, f_sc, f_rule = _retrieve_and_filter(
-            q_emb[short],
-            corpus_emb,
-            [pos_ids[i] for i in short],
-            corpus_keys,
-            qk,
-            pos_scores[short],
-            cfg,
-            cfg.fill_top_k,
+        shortfall["filled"] = _fill(
+            picks, short, need, q_emb, corpus_emb, pos_ids, corpus_keys, query_keys, pos_scores, cfg
         )
-        f_chosen = select_negatives(f_rule.keep, need[short])
-        for j, i in enumerate(short):
-            picks[i] = (f_idx[j][f_chosen[j]], f_sc[j][f_chosen[j]], f_rule.rank[j][f_chosen[j]])
-        shortfall["filled"] = int((f_chosen.sum(axis=1) >= need[short]).sum())
     timer["filtered"] = time.perf_counter()
 
     still_short = [i for i in short if len(picks[i][0]) < need[i]]  # after "fill", if it ran
     shortfall["kept_fewer" if cfg.on_shortfall == "keep_fewer" else "dropped"] = len(still_short)
     drop = set() if cfg.on_shortfall == "keep_fewer" else {mine_rows[i] for i in still_short}
+    out_rows = _with_negatives(rows, mine_rows, picks, drop, corpus, pos_scores, scores_out)
+    report.update(
+        samples_out=len(out_rows),
+        queries_encoded=len(sub),
+        cache_hits={"corpus": corpus_hit, "query_groups": q_hits},
+        candidates_retrieved=int((indices >= 0).sum()),
+        removed=rule.removed,
+        shortfall=shortfall,
+        negatives_selected=int(sum(len(n) for n in scores_out["negative_scores"])),
+        time_s={"encode": timer["encoded"] - timer["start"], "search_and_filter": timer["filtered"] - timer["encoded"]},
+    )
+    return MinedSource(out_rows, scores_out, report)
+
+
+def _positive_ids(rows: list[dict[str, Any]], corpus_id: dict[str, int]) -> list[list[int]]:
+    """Per row, the corpus ids of EVERY positive of its (query, instruction): none may be its negative.
+
+    >>> rows = [{"query": "q", "instruction": "", "positive": p} for p in ("a", "b")]
+    >>> _positive_ids(rows, {"a": 0, "b": 1})
+    [[0, 1], [0, 1]]
+    """
+    groups: dict[tuple[str, str], list[int]] = {}
+    for r in rows:
+        groups.setdefault((r["query"], r["instruction"]), []).append(corpus_id[r["positive"]])
+    return [sorted(set(groups[(r["query"], r["instruction"])])) for r in rows]
+
+
+def _fill(
+    picks: dict[int, Any],
+    short: np.ndarray,
+    need: np.ndarray,
+    q_emb: np.ndarray,
+    corpus_emb: np.ndarray,
+    pos_ids: list[list[int]],
+    corpus_keys: np.ndarray,
+    query_keys: np.ndarray | None,
+    pos_scores: np.ndarray,
+    cfg: MiningConfig,
+) -> int:
+    """``on_shortfall: fill``: search the ``short`` queries again, ``cfg.fill_top_k`` deep, and replace
+    their picks; returns how many now have all the negatives they need."""
+    qk = query_keys[short] if query_keys is not None else None
+    f_idx, f_sc, f_rule = _retrieve_and_filter(
+        q_emb[short], corpus_emb, [pos_ids[i] for i in short], corpus_keys, qk, pos_scores[short], cfg, cfg.fill_top_k
+    )
+    f_chosen = select_negatives(f_rule.keep, need[short])
+    for j, i in enumerate(short):
+        picks[i] = (f_idx[j][f_chosen[j]], f_sc[j][f_chosen[j]], f_rule.rank[j][f_chosen[j]])
+    return int((f_chosen.sum(axis=1) >= need[short]).sum())
+
+
+def _with_negatives(
+    rows: list[dict[str, Any]],
+    mine_rows: list[int],
+    picks: dict[int, Any],
+    drop: set[int],
+    corpus: list[str],
+    pos_scores: np.ndarray,
+    scores_out: dict[str, list[Any]],
+) -> list[dict[str, Any]]:
+    """The source's rows in order, mined ones with their picked negatives, ``drop`` left out; each mined
+    row's scores and ranks are appended to ``scores_out`` (row = its index in the output)."""
     mined_at = {row: i for i, row in enumerate(mine_rows)}
     out_rows = []
     for row, r in enumerate(rows):
@@ -222,17 +269,7 @@ def mine_source(
             scores_out["negative_scores"].append([float(s) for s in sc])
             scores_out["negative_ranks"].append([int(x) for x in rk])
         out_rows.append(r)
-    report.update(
-        samples_out=len(out_rows),
-        queries_encoded=len(sub),
-        cache_hits={"corpus": corpus_hit, "query_groups": q_hits},
-        candidates_retrieved=int((indices >= 0).sum()),
-        removed=rule.removed,
-        shortfall=shortfall,
-        negatives_selected=int(sum(len(n) for n in scores_out["negative_scores"])),
-        time_s={"encode": timer["encoded"] - timer["start"], "search_and_filter": timer["filtered"] - timer["encoded"]},
-    )
-    return MinedSource(out_rows, scores_out, report)
+    return out_rows
 
 
 def main(cfg: MiningConfig) -> Path:

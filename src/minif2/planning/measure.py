@@ -22,13 +22,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import torch
 
+from minif2.config import from_dict
 from minif2.training.backends import build_embedder, make_backend
 from minif2.training.losses import f2llm_loss
+from minif2.training.sampler import negatives_per_step
+from minif2.training.train_config import TrainConfig
 
 __all__ = ["measure_peak", "peak_rss_bytes", "reset_peak_rss", "rss_bytes"]
 
@@ -64,14 +66,16 @@ def reset_peak_rss() -> bool:
     return True
 
 
-def _step_cfg(spec: dict[str, Any]) -> SimpleNamespace:
-    base = dict(
-        mode="full", precision="fp32", device="cpu", attn_implementation="sdpa", gradient_checkpointing=False,
-        max_length_tokens=64, lora_r=8, lora_alpha=16, lora_dropout=0.0, lora_target_modules="all-linear",
-        lr=1e-4, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.01, warmup_steps=1, min_lr=1e-7, max_grad_norm=1.0,
-        grad_accum=1, batch_size=2, num_negatives=1, temperature=0.05, backend="single", model="",
-    )  # fmt: skip
-    return SimpleNamespace(**{**base, **spec})
+# what a measurement fixes (one CPU process, fp32, small steps); the rest is TrainConfig's defaults or the caller's
+STEP_OVERRIDES = dict(
+    device="cpu", precision="fp32", attn_implementation="sdpa", gradient_checkpointing=False,
+    max_length_tokens=64, batch_size=2, num_negatives=1, progress=False,
+)  # fmt: skip
+
+
+def _step_cfg(spec: dict[str, Any]) -> TrainConfig:
+    """The TrainConfig of the measured steps: its defaults, :data:`STEP_OVERRIDES`, then ``spec`` (checked)."""
+    return from_dict(TrainConfig, {**STEP_OVERRIDES, **spec}, "measure_peak(cfg=...)")
 
 
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +90,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     embedder.train()  # gradient checkpointing and dropout act in training mode only
     loaded = rss_bytes() - baseline
     reset = reset_peak_rss()
-    b, k, length = cfg.batch_size, cfg.num_negatives, cfg.max_length_tokens
+    b, length = cfg.batch_size, cfg.max_length_tokens
+    k = negatives_per_step(cfg.num_negatives, "retrieval")  # the measured steps are retrieval steps
     vocab = min(len(embedder.tokenizer), embedder.backbone.config.vocab_size)
     eos = embedder.tokenizer.eos_token_id
     times = []

@@ -94,13 +94,13 @@ def build_optimizer(model: torch.nn.Module, cfg: Any, total_steps: int) -> tuple
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay)
     kind = getattr(cfg, "lr_schedule", "cosine")
     if kind == "constant_with_warmup":
-        cosine = get_constant_schedule_with_warmup(optimizer, cfg.warmup_steps).lr_lambdas[0]
+        schedule = get_constant_schedule_with_warmup(optimizer, cfg.warmup_steps).lr_lambdas[0]
     else:
-        cosine = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, max(total_steps, 1)).lr_lambdas[0]
+        schedule = get_cosine_schedule_with_warmup(optimizer, cfg.warmup_steps, max(total_steps, 1)).lr_lambdas[0]
     floor = cfg.min_lr / cfg.lr
 
     def lr_lambda(step: int) -> float:  # a function, not an object: LambdaLR's state_dict stays weights_only-safe
-        return max(cosine(step), floor)
+        return max(schedule(step), floor)
 
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
 

@@ -31,7 +31,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 import yaml
@@ -42,7 +42,8 @@ from minif2.model import Embedder
 __all__ = ["MergeConfig", "MergeError", "cli", "load_checkpoint", "main", "merge_states", "slerp"]
 
 State = dict[str, torch.Tensor]
-METHODS = ("average", "slerp", "mix")
+Method = Literal["average", "slerp", "mix"]
+METHODS = get_args(Method)
 
 
 class MergeError(InputError):
@@ -55,7 +56,7 @@ class MergeConfig:
 
     checkpoints: list[str] = field(default_factory=list)  # Embedder or trainer checkpoint folders, one run
     out_dir: str = "runs/latest/checkpoints/merged"
-    method: str = "average"  # average (F2LLM-v2's checkpoints) | slerp (Qwen3-Embedding) | mix (LM-Cocktail)
+    method: Method = "average"  # average (F2LLM-v2's checkpoints) | slerp (Qwen3-Embedding) | mix (LM-Cocktail)
     weights: list[float] | None = None  # average: one per checkpoint, normalised to sum 1; None: uniform
     t: float = 0.5  # slerp: 0 = first checkpoint, 1 = second
     base_model: str | None = None  # mix: the base model (asset, folder, hub id); the checkpoint is the fine-tuned

@@ -28,6 +28,7 @@ from torch import nn
 from minif2.assets import decoder_layers, prune_layers
 from minif2.config import load_config
 from minif2.model import Embedder
+from minif2.pooling import Pooling
 
 __all__ = ["PruneConfig", "decoder_layers", "prune_layers", "train_top_layers"]  # + cli, main (`minif2 prune`)
 
@@ -40,7 +41,7 @@ class PruneConfig:
     out_dir: str = "runs/latest/models/pruned"  # the pruned model folder
     keep_layers: list[int] | None = None  # layer indices to keep, in order; None = the first num_layers
     num_layers: int = 4  # used when keep_layers is None (the tiny course: 4 of SmolLM2's 30)
-    pooling: str | None = "mean"  # recorded in the folder; mean pooling suits a shallow decoder (QZhou, §2)
+    pooling: Pooling | None = "mean"  # recorded in the folder; mean pooling suits a shallow decoder (QZhou, §2)
     max_length_tokens: int | None = None  # recorded in the folder; None = the Embedder's default
 
 

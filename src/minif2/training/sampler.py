@@ -277,19 +277,17 @@ NEGATIVES_PER_STEP = {"retrieval": MINING["negatives_per_step"], "classification
 NEGATIVES_PER_STEP_V2 = {**NEGATIVES_PER_STEP, "clustering": 9}
 
 
-def negatives_per_step(setting: int | Mapping[str, int], family: str, clustering: int | None = None) -> int:
-    """How many negatives a micro-batch of ``family`` trains on: one number for every family (the
-    kit's old setting, still accepted), or a per-family mapping; a family it omits keeps F2LLM's value.
-    ``clustering`` (TrainConfig's ``num_negatives_clustering``, F2LLM-v2's ``num_hard_neg_clustering``,
-    docs/recipe.md §1b) overrides both for clustering sources.
+def negatives_per_step(setting: int | Mapping[str, int], family: str) -> int:
+    """How many negatives a micro-batch of ``family`` trains on (TrainConfig's ``num_negatives``, the one
+    way to set them): one number for every family, or a per-family mapping; a family it omits keeps
+    F2LLM's value. F2LLM-v2's 9 for clustering (``num_hard_neg_clustering``, docs/recipe.md §1b) is
+    ``{clustering: 9}``.
 
     >>> negatives_per_step(NEGATIVES_PER_STEP_V2, "clustering"), negatives_per_step(3, "retrieval")
     (9, 3)
-    >>> negatives_per_step({"retrieval": 5}, "classification"), negatives_per_step(7, "clustering", 9)
+    >>> negatives_per_step({"retrieval": 5}, "classification"), negatives_per_step({"clustering": 9}, "clustering")
     (1, 9)
     """
-    if family == "clustering" and clustering is not None:
-        return clustering
     if isinstance(setting, Mapping):
         unknown = set(setting) - set(NEGATIVES_PER_STEP)
         if unknown:

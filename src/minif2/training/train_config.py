@@ -8,7 +8,7 @@ Options beyond F2LLM v1 are off by default, each naming its source:
 - ``loss: single``: one softmax over positive, hard negatives and in-batch documents
   (sentence-transformers' ``MultipleNegativesRankingLoss``; the study of docs/recipe.md §3);
 - ``use_mrl``: F2LLM-v2's Matryoshka losses on the first 8, 16, 32, ... dimensions (§1b);
-- ``num_negatives_clustering``: F2LLM-v2 draws 9 negatives for clustering sources (§1b);
+- ``num_negatives: {clustering: 9}``: F2LLM-v2 draws 9 negatives for clustering sources (§1b);
 - ``lr_schedule: constant_with_warmup``: F2LLM-v2's other ``scheduler_type`` (§1b; ``training/backends.py``);
 - ``grad_cache_chunk_size``: gradient caching (``training/grad_cache.py``);
 - ``sources`` and ``stages``: QZhou's two-stage schedule (§2; ``training/stages.py``);
@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import typing
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from minif2.attention import Attention
 from minif2.config import PROFILES, load_config, profile_path
 from minif2.config import TRAINING_4B as PAPER
 from minif2.training.losses import GatherMode, LossForm
@@ -33,7 +35,6 @@ from minif2.training.sampler import NEGATIVES_PER_STEP
 __all__ = ["OPTION_FLAGS", "TrainConfig", "check_config", "parse_config"]
 
 Mode = Literal["full", "lora", "qlora"]
-Attention = Literal["auto", "flash_attention_2", "sdpa", "eager"]
 Backend = Literal["single", "deepspeed"]
 SamplerRule = Literal["f2llm", "batches_left"]
 Schedule = Literal["cosine", "constant_with_warmup"]
@@ -73,8 +74,9 @@ class TrainConfig:
     warmup_steps: int = PAPER["warmup_steps"]  # F2LLM: 500, then cosine decay
     max_grad_norm: float = PAPER["grad_clip"]  # F2LLM: clip at 1.0 (0 = no clipping)
     temperature: float = PAPER["temperature"]  # F2LLM: tau = 0.05 (sentence-transformers scale 20)
-    # negatives per micro-batch: one int for every family, or per family; F2LLM: 7 of the 24 mined for
-    # retrieval and clustering, the 1 of classification (F2LLM-v2: clustering 9, sampler.NEGATIVES_PER_STEP_V2)
+    # negatives per micro-batch, the one way to set them: one int for every family, or per family (a family
+    # left out keeps F2LLM's); F2LLM: 7 of the 24 mined for retrieval and clustering, the 1 of classification;
+    # F2LLM-v2: {clustering: 9} (sampler.NEGATIVES_PER_STEP_V2)
     num_negatives: int | dict[str, int] = field(default_factory=lambda: dict(NEGATIVES_PER_STEP))
     sampler_rule: SamplerRule = "f2llm"  # f2llm: fixed weights (F2LLM/run.py MultiLoader) | batches_left (kit)
     drop_last: bool = False  # F2LLM keeps each source's last, partial batch; True drops it (kit option)
@@ -92,7 +94,6 @@ class TrainConfig:
     loss: LossForm = "f2llm"  # f2llm: 2 softmaxes (§1a) | single: 1 softmax, sentence-transformers' MNRL (§3)
     use_mrl: bool = False  # F2LLM-v2 use_mrl (§1b; true in v2's config.json): losses also on dims 8, 16, 32, ...
     mrl_min_dim: int = 8  # F2LLM-v2: smallest Matryoshka dimension (2**3, utils.py v2)
-    num_negatives_clustering: int | None = None  # None: num_negatives (v1); F2LLM-v2: 9 (num_hard_neg_clustering)
     lr_schedule: Schedule = "cosine"  # cosine (F2LLM) | constant_with_warmup (F2LLM-v2 scheduler_type, §1b)
     grad_cache_chunk_size: int = 0  # 0: off | n: GradCache, n texts per forward, same loss and gradients (kit, §3)
     sources: list[str] | None = None  # only these sources / families (None: all); QZhou's stage 1 (§2)
@@ -108,6 +109,41 @@ class TrainConfig:
     head_sources: list[str] | None = None  # whose texts the head distils (None: every source's)
     head_batch_size: int = 256  # sentences per head step (the cosine matrix is head_batch_size^2)
     head_lr: float = 1.0e-3  # AdamW on the head only
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would do nothing: LoRA's with ``mode: full``."""
+        if self.mode == "full":
+            for f in fields(self):
+                if f.name.startswith("lora_") and getattr(self, f.name) != f.default:
+                    raise ValueError(
+                        f"train config field '{f.name}' is set but mode is 'full', which trains no LoRA adapter: "
+                        "remove it, or set mode: lora (or qlora)"
+                    )
+
+    @classmethod
+    def upgrade_old_keys(cls, data: dict[str, Any], where: str) -> dict[str, Any]:
+        """Old keys, kept for one release with a warning naming the file and the key to write instead
+        (``minif2.config.from_dict`` calls this first): ``num_negatives_clustering: 9`` becomes
+        ``num_negatives: {clustering: 9}`` (an int ``num_negatives`` becomes a per-family mapping).
+        """
+        if "num_negatives_clustering" not in data:
+            return data
+        data = dict(data)
+        clustering = data.pop("num_negatives_clustering")
+        if clustering is None:
+            return data
+        per_family = data.get("num_negatives", dict(NEGATIVES_PER_STEP))
+        if isinstance(per_family, int) and not isinstance(per_family, bool):
+            per_family = dict.fromkeys(NEGATIVES_PER_STEP, per_family)
+        if isinstance(per_family, dict):
+            data["num_negatives"] = {**per_family, "clustering": clustering}
+        warnings.warn(
+            f"{where}: 'num_negatives_clustering' is deprecated and goes in the next release; "
+            f"write num_negatives: {{clustering: {clustering}}} (the one way to set negatives per family)",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return data
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -203,7 +239,8 @@ def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--num-negatives-clustering",
         type=int,
-        help="negatives per step for clustering sources (F2LLM-v2 num_hard_neg_clustering = 9, §1b)",
+        help="negatives per step for clustering sources (F2LLM-v2 num_hard_neg_clustering = 9, §1b); "
+        "deprecated: write num_negatives: {clustering: 9} in the config",
     )
     group.add_argument(
         "--lr-schedule",

@@ -193,7 +193,7 @@ def _formatting(embedder: Embedder) -> tuple[str, list[str] | None]:
 
 def _negatives(cfg: TrainConfig, data: TrainingData, source: str) -> int:
     """k, the negatives per row this source trains on: the configured number, at most what every row has."""
-    wanted = negatives_per_step(cfg.num_negatives, data.family[source], cfg.num_negatives_clustering)
+    wanted = negatives_per_step(cfg.num_negatives, data.family[source])
     return min(wanted, data.negatives_available[source])
 
 
