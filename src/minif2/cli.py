@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("minif2.evaluation", "score an embedder with mteb on offline or hub tasks (04)"),
     "doctor": ("minif2.evaluation.doctor", "why a score differs: re-score with one setting changed at a time (04)"),
     "analyze": ("minif2.analysis", "Procrustes instruction-shift analysis across models (05)"),
+    "run": ("minif2.pipeline", "your own data end to end: unify, mine, train, eval base vs trained, one table (06)"),
 }
 
 

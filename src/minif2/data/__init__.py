@@ -7,6 +7,7 @@ Modules, in the order the step runs:
 - ``adapters``: Adapters: raw dataset shapes -> F2LLM's one sample shape (query, positive, negatives).
 - ``wikipedia``: General English prose offline: the Wikipedia sample in gensim's wheel, as paragraphs per article.
 - ``loaders``: Datasets into samples: a hub id or local parquet/jsonl files, including F2LLM's published layout.
+- ``holdout``: Held-out tasks from the user's own sources: a seeded split of each import, made before training data.
 - ``dedup``: De-duplication of training samples against evaluation data, by normalised-text hashing.
 - ``task_folders``: Held-out evaluation tasks on disk: the contract between the data step and evaluation.
 - ``unify``: Step 01: every source into one sample shape, (query, positive, negatives) + instruction.
@@ -29,6 +30,7 @@ from minif2.data.adapters import (
     import_jsonl,
 )
 from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.holdout import hold_out_source, retrieval_task, split_by_query, stratified_split
 from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
     CODE_LIBRARIES,
@@ -99,6 +101,7 @@ __all__ = [
     "from_sts",
     "gensim_file",
     "harvest_code_pairs",
+    "hold_out_source",
     "import_jsonl",
     "list_eval_tasks",
     "load_hub_source",
@@ -112,8 +115,11 @@ __all__ = [
     "read_tsv",
     "read_wikipedia",
     "read_word_similarity",
+    "retrieval_task",
     "source_stats",
+    "split_by_query",
     "split_code_pairs",
+    "stratified_split",
     "wikipedia_samples",
     "write_eval_task",
     "write_task_folder",

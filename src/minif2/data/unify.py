@@ -41,6 +41,7 @@ from minif2.data.adapters import (
     import_jsonl,
 )
 from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.holdout import hold_out_source, stratified_split
 from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
     CODE_LIBRARIES,
@@ -94,6 +95,7 @@ class ImportSpec:
     split: str = "train"  # dataset split (hub) / qrels split (beir)
     options: dict[str, Any] = field(default_factory=dict)  # adapter keywords: threshold, query_field, seed, ...
     task: str | None = None  # shape f2llm: override the family F2LLM's lists give `name` (schema.F2LLM_FAMILIES)
+    holdout: float | None = None  # fraction held out as the task <name>_heldout (data/holdout.py); None: UnifyConfig's
 
 
 @dataclass
@@ -119,6 +121,8 @@ class UnifyConfig:
     eval_rows_per_split: int = 200  # classification/clustering rows per split (code library, newsgroups)
     imports: list[dict[str, Any]] = field(default_factory=list)  # ImportSpec dicts (user files, hub data)
     lenient: bool = False  # skip and count bad records instead of stopping at the first
+    holdout: float = 0.0  # every import's held-out fraction, unless it sets its own (data/holdout.py); 0 = none
+    offline_eval_tasks: bool = False  # write the offline held-out suite even with `offline_sources: []`
 
 
 def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipReport) -> dict[str, list[Sample]]:
@@ -126,20 +130,45 @@ def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipRepor
     out: dict[str, list[Sample]] = {}
     for i, raw in enumerate(specs):
         spec = from_dict(ImportSpec, raw, f"imports[{i}]")
-        if spec.hub is not None:
-            kwargs = {**HUB_SOURCES.get(spec.hub, {"path": spec.hub, "shape": spec.shape}), **spec.options}
-            kwargs.setdefault("shape", spec.shape)
-            if spec.task is not None:
-                kwargs["task"] = spec.task
-            out[spec.name] = load_hub_source(
-                source=spec.name, split=spec.split, lenient=lenient, report=report, **kwargs
-            )
-        elif spec.path is not None:
-            extra = {"split": spec.split} if spec.shape == "beir" else {}
-            out[spec.name] = import_jsonl(spec.path, spec.shape, spec.name, lenient, report, **extra, **spec.options)
-        else:
-            raise ValueError(f"imports[{i}] ('{spec.name}'): give either `path` (a local file) or `hub` (a dataset)")
+        out[spec.name] = _import_one(spec, i, lenient, report)
     return out
+
+
+def _import_one(spec: ImportSpec, i: int, lenient: bool, report: SkipReport) -> list[Sample]:
+    if spec.hub is not None:
+        kwargs = {**HUB_SOURCES.get(spec.hub, {"path": spec.hub, "shape": spec.shape}), **spec.options}
+        kwargs.setdefault("shape", spec.shape)
+        if spec.task is not None:
+            kwargs["task"] = spec.task
+        return load_hub_source(source=spec.name, split=spec.split, lenient=lenient, report=report, **kwargs)
+    if spec.path is not None:
+        extra = {"split": spec.split} if spec.shape == "beir" else {}
+        return import_jsonl(spec.path, spec.shape, spec.name, lenient, report, **extra, **spec.options)
+    raise ValueError(f"imports[{i}] ('{spec.name}'): give either `path` (a local file) or `hub` (a dataset)")
+
+
+def import_held_out(
+    cfg: UnifyConfig, eval_root: Path, report: SkipReport
+) -> tuple[dict[str, list[Sample]], dict[str, dict[str, Any]]]:  # fmt: skip
+    """Each import's training samples, its held-out split (``holdout``) written first as a task under
+    ``eval_root`` (``data/holdout.py``), so that de-duplication then removes it from training.
+    Returns (samples by source, manifest entries of the tasks written)."""
+    out: dict[str, list[Sample]] = {}
+    tasks: dict[str, dict[str, Any]] = {}
+    for i, raw in enumerate(cfg.imports):
+        spec = from_dict(ImportSpec, raw, f"imports[{i}]")
+        fraction = cfg.holdout if spec.holdout is None else spec.holdout
+        if not fraction:
+            out[spec.name] = _import_one(spec, i, cfg.lenient, report)
+            continue
+        path = spec.path if spec.hub is None else None
+        options = {"split": spec.split, **spec.options} if spec.shape == "beir" else spec.options
+        out[spec.name], task = hold_out_source(
+            spec.name, spec.shape, path, options, fraction, cfg.seed, cfg.lenient, report, eval_root,
+            load=lambda spec=spec, i=i: _import_one(spec, i, cfg.lenient, report),
+        )  # fmt: skip
+        tasks.update(task)
+    return out, tasks
 
 
 def source_stats(samples_by_source: dict[str, Any]) -> list[dict[str, Any]]:
@@ -240,35 +269,6 @@ def _code_retrieval_task(held: list[dict], num_queries: int, seed: int) -> dict[
     queries = [{"_id": f"q{i}", "text": text_of[h]} for i, h in enumerate(chosen)]
     qrels = [(f"q{i}", d, 1) for i, h in enumerate(chosen) for d in sorted(relevant[h])]
     return {"corpus": corpus, "queries": queries, "qrels": qrels}
-
-
-def stratified_split(rows: list[dict], test_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    """Split labelled rows into (train, test) label by label, so every test label also occurs in train.
-
-    Each label's rows are shuffled (seeded) and ``round(n * test_fraction)`` of them go to test, but
-    never all: a label with one row stays in train. A plain shuffle-and-cut can put every row of a rare
-    label in test (issue 21: all ``numpy`` docstrings of one harvest), where a classifier trained on
-    the train split cannot predict it and mteb's scoring stops.
-
-    >>> rows = [{"label": "a"}] * 4 + [{"label": "b"}]
-    >>> train, test = stratified_split(rows, 0.5, seed=0)
-    >>> sorted(r["label"] for r in train), sorted(r["label"] for r in test)
-    (['a', 'a', 'b'], ['a', 'a'])
-    """
-    by_label: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        by_label[str(row["label"])].append(row)
-    rng = random.Random(seed)
-    train, test = [], []
-    for label in sorted(by_label):
-        group = list(by_label[label])
-        rng.shuffle(group)
-        cut = min(int(round(len(group) * test_fraction)), len(group) - 1)
-        test += group[:cut]
-        train += group[cut:]
-    rng.shuffle(train)
-    rng.shuffle(test)
-    return train, test
 
 
 def _cap(rows: list, limit: int | None, seed: int) -> list:
@@ -375,9 +375,12 @@ def _warn_empty(empty: list[str], before: dict[str, int]) -> None:
 
 
 def _build(cfg: UnifyConfig, unified: Path, eval_root: Path) -> None:
-    samples, fragment = build_offline(cfg, eval_root) if cfg.offline_sources else ({}, {"eval_tasks": {}})
+    offline = cfg.offline_sources or cfg.offline_eval_tasks
+    samples, fragment = build_offline(cfg, eval_root) if offline else ({}, {"eval_tasks": {}})
     skips = SkipReport()
-    samples.update(import_sources(cfg.imports, cfg.lenient, skips))
+    imported, held_out = import_held_out(cfg, eval_root, skips)
+    samples.update(imported)
+    fragment["eval_tasks"] = {**fragment["eval_tasks"], **held_out}
     dedup = DedupReport()
     banned = list(eval_texts(eval_root))
     kept = {}

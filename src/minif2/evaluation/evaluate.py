@@ -366,6 +366,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--dtype", dest="torch_dtype", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--seed", type=int, help="mteb's task seed (few-shot draws, clustering samples, bootstrap)")
     parser.add_argument("--base", help="label of the model every other one is compared with, paired (gains.csv)")
+    parser.add_argument("--cache-dir", dest="cache_dir", help="mteb's result cache (default <out-dir>/mteb_cache)")
+    parser.add_argument("--no-plot", dest="plot", action="store_false", default=None, help="skip scores.png")
     parser.add_argument(
         "--dim",
         type=int,
