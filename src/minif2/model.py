@@ -197,23 +197,7 @@ class Embedder(nn.Module):
         if config.append_eos:
             _install_eos_postprocessor(tokenizer)
 
-        kwargs: dict[str, Any] = {
-            "dtype": getattr(torch, config.torch_dtype),
-            "trust_remote_code": config.trust_remote_code,
-        }
-        attention = choose_attention(config.attn_implementation, config.bidirectional)
-        if attention:
-            kwargs["attn_implementation"] = attention
-        if config.load_in_4bit:
-            from transformers import BitsAndBytesConfig  # noqa: PLC0415 - loads bitsandbytes: only for 4-bit
-
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True,
-                bnb_4bit_quant_type="nf4",
-                bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=getattr(torch, config.torch_dtype),
-            )
-        backbone = AutoModel.from_pretrained(source, **kwargs)
+        backbone = AutoModel.from_pretrained(source, **_backbone_kwargs(config))
         embedder = cls(backbone, tokenizer, config, source)
         dense = _dense_folder(Path(source))
         if dense is not None:  # a sentence-transformers Dense module after the pooling (training/head.py)
@@ -397,7 +381,7 @@ class Embedder(nn.Module):
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
         ]
         if self.head is not None:
-            modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+            modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": _DENSE_TYPE})
             _save_dense(self.head, path / "2_Dense")
         if self.config.normalize:
             n = len(modules)
@@ -437,6 +421,27 @@ class Embedder(nn.Module):
                 indent=2,
             )
         )
+
+
+def _backbone_kwargs(config: EmbedderConfig) -> dict[str, Any]:
+    """``AutoModel.from_pretrained`` arguments: dtype, remote code, the attention kernel, 4-bit quantisation."""
+    kwargs: dict[str, Any] = {
+        "dtype": getattr(torch, config.torch_dtype),
+        "trust_remote_code": config.trust_remote_code,
+    }
+    attention = choose_attention(config.attn_implementation, config.bidirectional)
+    if attention:
+        kwargs["attn_implementation"] = attention
+    if config.load_in_4bit:
+        from transformers import BitsAndBytesConfig  # noqa: PLC0415 - loads bitsandbytes: only for 4-bit
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=getattr(torch, config.torch_dtype),
+        )
+    return kwargs
 
 
 # ------------------------------------------------------------------ the optional Dense head
