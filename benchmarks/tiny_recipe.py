@@ -41,7 +41,9 @@ LEVERS: dict[str, dict[str, Any]] = {
     "instructions_everywhere": {"instruction_tasks": None},  # every task type's queries get one (not pooled)
     "no_prose": {"sources": NO_PROSE},  # without the Wikipedia sources (code, Lee news, word pairs)
     "prose_only": {"sources": ["wiki_paragraphs", "wiki_articles", "lee_news"]},  # no code at all
-    "no_kd": {"teacher_model_path": None},  # without F2LLM-v2 distillation from MiniLM
+    "no_kd": {"teacher_model_path": None, "head_steps": 0},  # without F2LLM-v2 distillation from MiniLM (nor the head)
+    "no_head": {"head_steps": 0},  # the 40 steps alone, without issue 23's distilled Dense head
+    "head_all_sources": {"head_sources": None},  # the head distils every source's sentences, code included
     "lr1e-4": {"lr": 1e-4},  # a fifth of the learning rate (the first shipped value)
     "top2_kd": {"train_layers": 2, "teacher_model_path": "minilm", "lr": 2e-4},  # only the top 2 layers, + KD
     "bidirectional": {"bidirectional": True},  # QZhou's bidirectional attention on the decoder
