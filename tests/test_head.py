@@ -68,3 +68,8 @@ def test_head_needs_a_teacher() -> None:
         ["One two three."],
         ["Four five six."],
     )
+
+
+def test_train_head_refuses_no_texts(student) -> None:
+    with pytest.raises(ValueError, match="no texts to distil"):
+        train_head(student, None, [], steps=1)  # type: ignore[arg-type]

@@ -519,3 +519,13 @@ def test_a_crash_while_saving_keeps_the_previous_final_model(
     after = _weights(tmp_path / "run" / "final")
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
     assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".final")]
+
+
+def test_head_falls_back_to_every_source_and_saves_a_dense_module(data_dir: Path, tmp_path: Path) -> None:
+    """Your own data has none of the profile's head sources: the head distils its texts instead of failing."""
+    cfg = _cfg(data_dir, tmp_path, max_steps=2, teacher_model_path="minilm", kd_mode="similarity",
+               head_steps=5, head_texts=20, head_batch_size=8, head_sources=["wiki_paragraphs"])  # fmt: skip
+    final = train(cfg)
+    head = read_metrics(tmp_path / "metrics.jsonl", split="head")
+    assert len(head) == 1 and head[0]["steps"] == 5 and head[0]["texts"] > 0
+    assert (final / "2_Dense" / "model.safetensors").is_file()

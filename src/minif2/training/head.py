@@ -94,6 +94,8 @@ def train_head(
     Each step draws ``batch_size`` cached texts (seeded) and takes one AdamW step on
     ``MSE(student cos matrix, teacher cos matrix)``; the transformer is not touched.
     """
+    if not texts:
+        raise ValueError("train_head: no texts to distil (give at least one sentence)")
     features = pooled_features(embedder, texts)  # (n, hidden)
     targets = teacher.embed(texts).to(features.device)  # (n, teacher dim), L2-normalised
     head = embedder.head if embedder.head is not None else embedder.add_head()

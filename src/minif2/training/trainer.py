@@ -360,8 +360,14 @@ def _train_head(run: Run, log: MetricsLog) -> None:
     """``training/head.py`` on the training texts' sentences; logged as one ``head`` row of metrics.jsonl."""
     cfg = run.cfg
     wanted = [s for s in run.data.train if cfg.head_sources is None or s in cfg.head_sources]
+    if not wanted:  # your own data has none of the profile's head sources: distil its texts instead
+        print(f"head: no training source is one of head_sources {cfg.head_sources}; using every source's texts")
+        wanted = list(run.data.train)
     texts = (text for s in wanted for column in ("query", "positive") for text in run.data.train[s][column])
     sentences = head_texts(texts, cfg.head_texts, cfg.seed)
+    if not sentences:
+        print("head: the training texts have no sentence of 3-60 words; the model is saved without a head")
+        return
     teacher = Teacher(cfg.teacher_model_path, max_length_tokens=cfg.max_length_tokens)
     report = train_head(run.embedder, teacher, sentences, cfg.head_steps, cfg.head_batch_size, cfg.head_lr, cfg.seed)
     log.write({"split": "head", "step": run.step, **report.to_dict()})
