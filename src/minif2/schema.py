@@ -25,6 +25,7 @@ from minif2.config import MINING, MissingInputError
 from minif2.provenance import file_sha256
 
 __all__ = [
+    "SENTENCE_END",
     "F2LLM_CLASSIFICATION_DATASETS",
     "F2LLM_CLUSTERING_DATASETS",
     "F2LLM_FAMILIES",
@@ -195,6 +196,9 @@ def read_unified(folder: str | Path) -> dict[str, Any]:
 
 
 _SPACE = re.compile(r"\s+")
+# A sentence boundary in plain prose: end punctuation after a lowercase letter, digit or ")", then a capital or
+# quote. Used to split Wikipedia paragraphs (data/wikipedia.py) and the head's distillation texts (training/head.py).
+SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z\"'])")
 
 
 def normalize_text(text: str) -> str:

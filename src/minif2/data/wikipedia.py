@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bz2
 import random
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -27,14 +26,13 @@ from gensim.corpora.wikicorpus import extract_pages, filter_wiki
 
 from minif2.data.adapters import from_clustering, from_pairs
 from minif2.data.sources import gensim_file
-from minif2.schema import Sample
+from minif2.schema import SENTENCE_END, Sample
 
 __all__ = ["WIKIPEDIA_FILE", "WIKI_SOURCES", "first_sentence_split", "read_wikipedia", "wikipedia_samples"]
 
 WIKI_SOURCES = ("wiki_paragraphs", "wiki_articles")
 
 WIKIPEDIA_FILE = "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-_SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z\"'])")
 _MARKUP = ("*", "|", "=", "{", "!", ":", ";", "#", "<")
 
 
@@ -46,7 +44,7 @@ def first_sentence_split(text: str, min_words: int = 5) -> tuple[str, str] | Non
     >>> first_sentence_split("Too short. Also short.") is None
     True
     """
-    parts = _SENTENCE_END.split(text, maxsplit=1)
+    parts = SENTENCE_END.split(text, maxsplit=1)
     if len(parts) != 2 or len(parts[0].split()) < min_words or len(parts[1].split()) < min_words:
         return None
     return parts[0], parts[1]

@@ -23,7 +23,6 @@ A departure from F2LLM (one stage, no head): docs/recipe.md §4, ``configs/tiny/
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +31,10 @@ import torch
 import torch.nn.functional as F
 
 from minif2.model import Embedder
+from minif2.schema import SENTENCE_END
 from minif2.training.distill import Teacher, similarity_distillation_loss
 
 __all__ = ["HeadReport", "head_texts", "pooled_features", "train_head"]
-
-_SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z\"'])")
 
 
 def head_texts(texts: Iterable[str], limit: int, seed: int, min_words: int = 3, max_words: int = 60) -> list[str]:
@@ -48,7 +46,7 @@ def head_texts(texts: Iterable[str], limit: int, seed: int, min_words: int = 3, 
     """
     found: dict[str, None] = {}
     for text in texts:
-        for sentence in _SENTENCE_END.split(" ".join(text.split())):
+        for sentence in SENTENCE_END.split(" ".join(text.split())):
             if min_words <= len(sentence.split()) <= max_words:
                 found.setdefault(sentence, None)
     sentences = sorted(found)
