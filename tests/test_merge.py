@@ -8,17 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from minif2 import Embedder
 from minif2.cli import main as cli_main
 from minif2.training.merge import MergeConfig, MergeError, main, merge_states, slerp
 
 TEXTS = ["a cat sat on the mat", "def add(a, b): return a + b", "rivers flow to the sea"]
-
-
-def _weights(folder: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(folder / "model.safetensors"))
 
 
 @pytest.fixture(scope="module")
@@ -37,25 +32,25 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return folders
 
 
-def test_average_of_equal_checkpoints_is_that_checkpoint(run: dict[str, Path], tmp_path: Path) -> None:
+def test_average_of_equal_checkpoints_is_that_checkpoint(saved_weights, run: dict[str, Path], tmp_path: Path) -> None:
     out = main(MergeConfig(checkpoints=[str(run["step1"])] * 2, out_dir=str(tmp_path / "m")))
-    ours, theirs = _weights(out), _weights(run["step1"])
+    ours, theirs = saved_weights(out), saved_weights(run["step1"])
     assert ours.keys() == theirs.keys()
     for key in ours:
         torch.testing.assert_close(ours[key], theirs[key], rtol=0, atol=0)
 
 
-def test_weighted_average_equals_hand_computed_mix(run: dict[str, Path], tmp_path: Path) -> None:
+def test_weighted_average_equals_hand_computed_mix(saved_weights, run: dict[str, Path], tmp_path: Path) -> None:
     out = main(
         MergeConfig(checkpoints=[str(run["step1"]), str(run["step2"])], weights=[3.0, 1.0], out_dir=str(tmp_path))
     )
-    a, b, merged = _weights(run["step1"]), _weights(run["step2"]), _weights(out)
+    a, b, merged = saved_weights(run["step1"]), saved_weights(run["step2"]), saved_weights(out)
     for key in merged:  # weights normalised: 3/4 and 1/4
         torch.testing.assert_close(merged[key], 0.75 * a[key] + 0.25 * b[key], rtol=1e-6, atol=1e-6)
     assert not torch.allclose(merged["norm.weight"], a["norm.weight"])  # the mix really moved the weights
 
 
-def test_mix_with_base_is_lm_cocktail_weighting(run: dict[str, Path], tmp_path: Path) -> None:
+def test_mix_with_base_is_lm_cocktail_weighting(saved_weights, run: dict[str, Path], tmp_path: Path) -> None:
     cfg = MergeConfig(
         checkpoints=[str(run["step1"])],
         method="mix",
@@ -63,18 +58,18 @@ def test_mix_with_base_is_lm_cocktail_weighting(run: dict[str, Path], tmp_path: 
         fine_tuned_weight=0.8,
         out_dir=str(tmp_path),
     )
-    ft, base, merged = _weights(run["step1"]), _weights(run["base"]), _weights(main(cfg))
+    ft, base, merged = saved_weights(run["step1"]), saved_weights(run["base"]), saved_weights(main(cfg))
     for key in merged:
         torch.testing.assert_close(merged[key], 0.8 * ft[key] + 0.2 * base[key], rtol=1e-6, atol=1e-6)
     assert "Method: `mix`" in (tmp_path / "README.md").read_text()  # the model card records the merge
 
 
-def test_slerp_ends_and_midpoint(run: dict[str, Path], tmp_path: Path) -> None:
+def test_slerp_ends_and_midpoint(saved_weights, run: dict[str, Path], tmp_path: Path) -> None:
     ends = [str(run["step1"]), str(run["step2"])]
     for t, expected in ((0.0, run["step1"]), (1.0, run["step2"])):
         out = main(MergeConfig(checkpoints=ends, method="slerp", t=t, out_dir=str(tmp_path / f"t{t}")))
-        for key, value in _weights(out).items():
-            torch.testing.assert_close(value, _weights(expected)[key], rtol=1e-5, atol=1e-6)
+        for key, value in saved_weights(out).items():
+            torch.testing.assert_close(value, saved_weights(expected)[key], rtol=1e-5, atol=1e-6)
     # textbook case: halfway between orthogonal unit vectors is on the unit circle at 45 degrees
     mid = slerp(torch.tensor([2.0, 0.0]), torch.tensor([0.0, 2.0]), 0.5)
     torch.testing.assert_close(mid, torch.tensor([2**0.5, 2**0.5]))

@@ -7,6 +7,7 @@ The KD loss is checked against a reimplementation of the released ``F2LLM/utils.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ from minif2.schema import Sample, write_unified
 from minif2.training.checkpoint import read_metrics
 from minif2.training.distill import Teacher, distillation_loss, kd_loss, similarity_distillation_loss
 from minif2.training.prune import PruneConfig, cli, main, prune_layers, train_top_layers
-from minif2.training.trainer import TrainConfig, train
+from minif2.training.trainer import train
 
 TEXTS = ["Return the sum of the array elements.", "tensor", "How do I reverse a list in Python?"]
 
@@ -126,43 +127,15 @@ def test_prune_rejects_bad_indices(tmp_path):
         prune_layers(Embedder.from_pretrained("tiny-qwen3").backbone, [5])
 
 
-def test_train_top_layers_and_kd_in_the_trainer(tmp_path):
+def test_train_top_layers_and_kd_in_the_trainer(tmp_path, word_samples, train_config):
     """KD to MiniLM (narrower: the similarity form) with only the top layer trained: only it and the norm change."""
-    rng = random.Random(0)
-    words = "apple banana cherry dog elephant fox grape house island jungle kite lemon".split()
-    samples = [
-        Sample(
-            query=" ".join(w := rng.sample(words, 3)),
-            positive=" ".join(w + rng.sample(words, 2)),
-            negatives=[" ".join(rng.sample(words, 4))],
-            task="retrieval",
-            source="ret",
-            instruction="Find the matching text",
-        )
-        for _ in range(16)
-    ]
+    samples = word_samples(random.Random(0), "ret", 16, "retrieval", 1)
     unmined = [Sample(s.query, s.positive, [], s.task, "plain", s.instruction) for s in samples]  # k = 0 rows
     data = write_unified({"ret": samples, "plain": unmined}, tmp_path / "data")
     base = Embedder.from_pretrained("tiny-qwen3").backbone.state_dict()
-    cfg = TrainConfig(
-        data_dir=str(data),
-        out_dir=str(tmp_path / "run"),
-        model="tiny-qwen3",
-        batch_size=4,
-        max_steps=6,
-        lr=1e-2,
-        warmup_steps=0,
-        num_negatives=1,
-        max_length_tokens=16,
-        eval_every_steps=0,
-        save_every_steps=0,
-        validation_fraction=0.0,
-        progress=False,
-        gradient_checkpointing=False,
-        train_layers=1,
-        teacher_model_path="minilm",
-        kd_weight=2.0,
-    )
+    cfg = train_config(data, tmp_path / "run", max_steps=6, lr=1e-2, warmup_steps=0, num_negatives=1)
+    cfg = replace(cfg, max_length_tokens=16, validation_fraction=0.0, train_layers=1, teacher_model_path="minilm")
+    cfg = replace(cfg, kd_weight=2.0)
     final = train(cfg)
     rows = [r for r in read_metrics(Path(cfg.out_dir) / "metrics.jsonl") if r.get("split") == "train"]
     assert all("kd" in r and r["kd"] > 0 for r in rows)

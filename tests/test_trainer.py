@@ -19,70 +19,26 @@ import pytest
 import torch
 
 from minif2.config import ConfigError, from_dict, load_config, profile_path, save_config
-from minif2.schema import Sample, write_unified
+from minif2.schema import write_unified
 from minif2.training.checkpoint import read_metrics
 from minif2.training.sampler import load_training_data
 from minif2.training.trainer import TrainConfig, cli, train
 
 REPO = Path(__file__).resolve().parents[1]
-WORDS = (
-    "apple banana cherry dog elephant fox grape house island jungle kite lemon mango night "
-    "ocean piano queen river sun tree"
-).split()
-
-
-def _samples(rng: random.Random, source: str, n: int, task: str, n_neg: int) -> list[Sample]:
-    out = []
-    for _ in range(n):
-        words = rng.sample(WORDS, 3)
-        out.append(
-            Sample(
-                query=" ".join(words),
-                positive=" ".join(words + rng.sample(WORDS, 2)),
-                negatives=[" ".join(rng.sample(WORDS, 4)) for _ in range(n_neg)],
-                task=task,
-                source=source,
-                instruction="Find the matching text",
-            )
-        )
-    return out
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir(word_samples, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A mined unified folder: a retrieval source (24 negatives) and a classification source (1)."""
     rng = random.Random(0)
     folder = tmp_path_factory.mktemp("mined")
     return write_unified(
-        {"ret": _samples(rng, "ret", 24, "retrieval", 24), "clf": _samples(rng, "clf", 12, "classification", 1)}, folder
+        {
+            "ret": word_samples(rng, "ret", 24, "retrieval", 24),
+            "clf": word_samples(rng, "clf", 12, "classification", 1),
+        },
+        folder,
     )
-
-
-def _cfg(data_dir: Path, out_dir: Path, **kw) -> TrainConfig:
-    base = dict(
-        data_dir=str(data_dir),
-        out_dir=str(out_dir),
-        model="tiny-qwen3",
-        batch_size=4,
-        num_epochs=1,
-        lr=1e-3,
-        warmup_steps=2,
-        max_length_tokens=32,
-        eval_every_steps=0,
-        save_every_steps=0,
-        validation_fraction=0.1,
-        progress=False,
-        gradient_checkpointing=False,
-        seed=0,
-    )
-    base.update(kw)
-    return TrainConfig(**base)
-
-
-def _weights(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(folder / "model.safetensors"))
 
 
 def test_schedule_is_transformers_cosine_with_floor() -> None:
@@ -124,14 +80,14 @@ def test_split_is_datasets_99_1_seed_0(data_dir: Path) -> None:
     ]
 
 
-def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Path) -> None:
+def test_full_run_logs_and_saves_loadable_embedder(train_config, data_dir: Path, tmp_path: Path) -> None:
     """The final folder loads in minif2, transformers and sentence-transformers with the same vectors."""
     from sentence_transformers import SentenceTransformer
     from transformers import AutoModel, AutoTokenizer
 
     from minif2 import Embedder
 
-    final = train(_cfg(data_dir, tmp_path / "run", eval_every_steps=3))
+    final = train(train_config(data_dir, tmp_path / "run", eval_every_steps=3))
     assert final == tmp_path / "run" / "final"
     rows = read_metrics(tmp_path / "run" / "metrics.jsonl", "train")
     # ceil(21 / 4) + ceil(10 / 4) = 9 single-source steps: F2LLM's loaders keep each source's partial batch
@@ -157,12 +113,14 @@ def test_full_run_logs_and_saves_loadable_embedder(data_dir: Path, tmp_path: Pat
 
 
 @pytest.mark.parametrize("mode", ["full", "lora"])
-def test_kill_and_resume_gives_identical_weights(data_dir: Path, tmp_path: Path, mode: str) -> None:
+def test_kill_and_resume_gives_identical_weights(
+    train_config, saved_weights, data_dir: Path, tmp_path: Path, mode: str
+) -> None:
     """Kill at step 5 (after the step-4 checkpoint); resume; the final weights equal an uninterrupted run's."""
     kw: dict[str, object] = dict(mode=mode, save_every_steps=2, keep_checkpoints=1, eval_every_steps=3)
     if mode != "full":  # LoRA settings with mode full are refused (TrainConfig.__post_init__)
         kw.update(lora_r=4, lora_alpha=8, lora_dropout=0.1)
-    straight = train(_cfg(data_dir, tmp_path / "straight", **kw))
+    straight = train(train_config(data_dir, tmp_path / "straight", **kw))
 
     class Killed(Exception):
         pass
@@ -172,10 +130,10 @@ def test_kill_and_resume_gives_identical_weights(data_dir: Path, tmp_path: Path,
             raise Killed
 
     with pytest.raises(Killed):
-        train(_cfg(data_dir, tmp_path / "killed", **kw), callbacks=[kill])
+        train(train_config(data_dir, tmp_path / "killed", **kw), callbacks=[kill])
     assert sorted(p.name for p in (tmp_path / "killed").glob("step-*")) == ["step-0000004"]  # pruned to 1
-    resumed = train(_cfg(data_dir, tmp_path / "killed", resume=True, **kw))
-    a, b = _weights(straight), _weights(resumed)
+    resumed = train(train_config(data_dir, tmp_path / "killed", resume=True, **kw))
+    a, b = saved_weights(straight), saved_weights(resumed)
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
@@ -185,30 +143,31 @@ def test_kill_and_resume_gives_identical_weights(data_dir: Path, tmp_path: Path,
     assert [r.get("loss") for r in log_a] == [r.get("loss") for r in log_b]
 
 
-def test_unmined_data_trains_on_in_batch_loss_alone(tmp_path: Path) -> None:
+def test_unmined_data_trains_on_in_batch_loss_alone(train_config, word_samples, tmp_path: Path) -> None:
     """A unified folder without negatives (step 02 skipped): hard loss is exactly 0, in-batch loss carries it."""
-    folder = write_unified({"ret": _samples(random.Random(1), "ret", 12, "retrieval", 0)}, tmp_path / "unmined")
-    train(_cfg(folder, tmp_path / "run", max_steps=2, eval_every_steps=1))
+    folder = write_unified({"ret": word_samples(random.Random(1), "ret", 12, "retrieval", 0)}, tmp_path / "unmined")
+    train(train_config(folder, tmp_path / "run", max_steps=2, eval_every_steps=1))
     rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
     assert all(r["hard"] == 0.0 and r["in_batch"] > 0 for r in rows)
     assert [r["split"] for r in rows] == ["train", "validation", "train", "validation"]
 
 
-def test_lora_and_qlora_train_on_cpu(data_dir: Path, tmp_path: Path) -> None:
+def test_lora_and_qlora_train_on_cpu(train_config, saved_weights, data_dir: Path, tmp_path: Path) -> None:
     """LoRA and QLoRA (nf4 base via bitsandbytes) lower the training loss on repeated data."""
     for mode in ("lora", "qlora"):
-        cfg = _cfg(
+        cfg = train_config(
             data_dir, tmp_path / mode, mode=mode, num_epochs=4, lr=3e-3, lora_r=8, lora_alpha=16, lora_dropout=0.0
         )
         final = train(cfg)
         rows = [r for r in read_metrics(tmp_path / mode / "metrics.jsonl", "train") if r["source"] == "ret"]
         first, last = np.mean([r["loss"] for r in rows[:5]]), np.mean([r["loss"] for r in rows[-5:]])
-        assert last < 0.8 * first, (mode, first, last)
-        assert not any("lora" in k for k in _weights(final))  # adapters merged into a plain backbone
+        # measured 2026-12-05: last/first = 0.10 (lora) and 0.11 (qlora); 0.5 leaves a 5x margin for other CPUs
+        assert last < 0.5 * first, (mode, first, last)
+        assert not any("lora" in k for k in saved_weights(final))  # adapters merged into a plain backbone
 
 
 @pytest.mark.slow  # two DeepSpeed processes (~50 s): the default suite stays under 4 minutes
-def test_deepspeed_two_processes_match_single_process(data_dir: Path, tmp_path: Path) -> None:
+def test_deepspeed_two_processes_match_single_process(train_config, data_dir: Path, tmp_path: Path) -> None:
     """2 CPU processes x batch 2 under DeepSpeed ZeRO-2 == 1 process x batch 4 (same global batch).
 
     Same sampler order and negatives by construction; the autograd all-gather makes the gradients
@@ -216,9 +175,9 @@ def test_deepspeed_two_processes_match_single_process(data_dir: Path, tmp_path: 
     """
     pytest.importorskip("deepspeed")
     # drop_last: with partial batches, one process keeps the short batch while two complete it (accelerate's rule)
-    single = _cfg(data_dir, tmp_path / "single", max_steps=5, drop_last=True)
+    single = train_config(data_dir, tmp_path / "single", max_steps=5, drop_last=True)
     train(single)
-    ds = _cfg(data_dir, tmp_path / "ds", max_steps=5, batch_size=2, drop_last=True)
+    ds = train_config(data_dir, tmp_path / "ds", max_steps=5, batch_size=2, drop_last=True)
     save_config(ds, tmp_path / "ds.yaml")
     env = {**os.environ, "DS_ACCELERATOR": "cpu", "OMP_NUM_THREADS": "1", "PYTHON": sys.executable}
     proc = subprocess.run(
@@ -254,7 +213,9 @@ def _run_deepspeed(cfg: TrainConfig, yaml_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_deepspeed_zero2_resume_equals_uninterrupted_run(data_dir: Path, tmp_path: Path) -> None:
+def test_deepspeed_zero2_resume_equals_uninterrupted_run(
+    train_config, saved_weights, data_dir: Path, tmp_path: Path
+) -> None:
     """Issue 16: resuming from a ZeRO-2 checkpoint (sharded fp32 master + AdamW state, 2 processes)
     ends with exactly the weights, losses and learning rates of the uninterrupted run.
 
@@ -263,13 +224,13 @@ def test_deepspeed_zero2_resume_equals_uninterrupted_run(data_dir: Path, tmp_pat
     """
     pytest.importorskip("deepspeed")
     kw = dict(max_steps=5, batch_size=2, save_every_steps=2, keep_checkpoints=2, warmup_steps=2)
-    straight = _cfg(data_dir, tmp_path / "straight", **kw)
+    straight = train_config(data_dir, tmp_path / "straight", **kw)
     _run_deepspeed(straight, tmp_path / "straight.yaml")
     assert sorted(p.name for p in (tmp_path / "straight").glob("step-*")) == ["step-0000002", "step-0000004"]
     ignore = shutil.ignore_patterns("final", "step-0000004")  # resume from step 2: steps 3-5 run again
     shutil.copytree(tmp_path / "straight", tmp_path / "resumed", ignore=ignore)
     _run_deepspeed(replace(straight, out_dir=str(tmp_path / "resumed"), resume=True), tmp_path / "resumed.yaml")
-    a, b = _weights(tmp_path / "straight" / "final"), _weights(tmp_path / "resumed" / "final")
+    a, b = saved_weights(tmp_path / "straight" / "final"), saved_weights(tmp_path / "resumed" / "final")
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
@@ -279,7 +240,7 @@ def test_deepspeed_zero2_resume_equals_uninterrupted_run(data_dir: Path, tmp_pat
     assert [(r["loss"], r["lr"]) for r in log_a] == [(r["loss"], r["lr"]) for r in log_b]
 
 
-def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:
+def test_profiles_load_and_cli_runs(train_config, data_dir: Path, tmp_path: Path) -> None:
     """Every train YAML is a valid TrainConfig; the CLI trains from a config file with overrides."""
     for path in sorted((REPO / "configs").glob("*/train*.yaml")):
         cfg = load_config(TrainConfig, path)
@@ -292,7 +253,7 @@ def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:
         1e-7,
         16,
     )
-    save_config(_cfg(data_dir, tmp_path / "unused"), tmp_path / "cfg.yaml")
+    save_config(train_config(data_dir, tmp_path / "unused"), tmp_path / "cfg.yaml")
     assert cli(["--config", str(tmp_path / "cfg.yaml"), "--out-dir", str(tmp_path / "cli"), "--max-steps", "2"]) == 0
     assert len(read_metrics(tmp_path / "cli" / "metrics.jsonl", "train")) == 2
     assert json.loads((tmp_path / "cli" / "run_summary.json").read_text())["total_steps"] == 2
@@ -302,7 +263,7 @@ def test_profiles_load_and_cli_runs(data_dir: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("form", ["f2llm", "single"])
-def test_gradient_cache_on_tiny_qwen3_matches_the_uncached_batch(form: str) -> None:
+def test_gradient_cache_on_tiny_qwen3_matches_the_uncached_batch(word_list, form: str) -> None:
     """The real backbone: cached and uncached embeddings give the same loss and weight gradients (rtol 1e-5)."""
     from minif2 import Embedder
     from minif2.training.grad_cache import cached_embed
@@ -311,8 +272,8 @@ def test_gradient_cache_on_tiny_qwen3_matches_the_uncached_batch(form: str) -> N
     emb = Embedder.from_pretrained("tiny-qwen3", max_length_tokens=16).double()
     rng = random.Random(2)
     b, k = 6, 2
-    queries = [" ".join(rng.sample(WORDS, rng.randint(1, 5))) for _ in range(b)]
-    docs = [" ".join(rng.sample(WORDS, rng.randint(2, 8))) for _ in range(b * (1 + k))]
+    queries = [" ".join(rng.sample(word_list, rng.randint(1, 5))) for _ in range(b)]
+    docs = [" ".join(rng.sample(word_list, rng.randint(2, 8))) for _ in range(b * (1 + k))]
     q_tok, d_tok = emb.tokenize(queries), emb.tokenize(docs)
 
     def step(chunk: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -332,12 +293,14 @@ def test_gradient_cache_on_tiny_qwen3_matches_the_uncached_batch(form: str) -> N
         torch.testing.assert_close(grads_c[name], grads[name], rtol=1e-5, atol=1e-7, msg=name)
 
 
-def test_options_run_in_the_loop(data_dir: Path, tmp_path: Path) -> None:
+def test_options_run_in_the_loop(train_config, data_dir: Path, tmp_path: Path) -> None:
     """Gradient caching changes nothing at step 1; Matryoshka and the single softmax change the logged loss."""
     base = dict(max_steps=2, num_negatives=3, sources=["ret"])
-    train(_cfg(data_dir, tmp_path / "plain", **base))
-    train(_cfg(data_dir, tmp_path / "cached", grad_cache_chunk_size=3, **base))
-    train(_cfg(data_dir, tmp_path / "v2", use_mrl=True, lr_schedule="constant_with_warmup", loss="single", **base))
+    train(train_config(data_dir, tmp_path / "plain", **base))
+    train(train_config(data_dir, tmp_path / "cached", grad_cache_chunk_size=3, **base))
+    train(
+        train_config(data_dir, tmp_path / "v2", use_mrl=True, lr_schedule="constant_with_warmup", loss="single", **base)
+    )
     plain, cached, v2 = (read_metrics(tmp_path / run / "metrics.jsonl", "train") for run in ("plain", "cached", "v2"))
     for key in ("loss", "hard", "grad_norm"):
         assert cached[0][key] == pytest.approx(plain[0][key], rel=1e-5), key
@@ -345,7 +308,7 @@ def test_options_run_in_the_loop(data_dir: Path, tmp_path: Path) -> None:
     assert abs(v2[0]["loss"] - plain[0]["loss"]) > 0.1 and "hard" not in v2[0]  # ... a different loss
     assert v2[-1]["lr"] == pytest.approx(1e-3)  # constant after the 2 warm-up steps (cosine would be at its floor)
     with pytest.raises(ValueError, match="'loss' must be"):
-        train(_cfg(data_dir, tmp_path / "bad", loss="joint"))
+        train(train_config(data_dir, tmp_path / "bad", loss="joint"))
 
 
 def test_clustering_negatives_option() -> None:
@@ -377,14 +340,14 @@ STAGES = [
 
 
 @pytest.fixture(scope="module")
-def two_stage_run(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def two_stage_run(train_config, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted two-stage run: retrieval sources for 3 steps, then all sources for 4."""
     out = tmp_path_factory.mktemp("two-stage") / "straight"
-    train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1))
+    train(train_config(data_dir, out, stages=STAGES, keep_checkpoints=1))
     return out
 
 
-def test_two_stages_train_the_selected_sources(two_stage_run: Path) -> None:
+def test_two_stages_train_the_selected_sources(saved_weights, two_stage_run: Path) -> None:
     first = read_metrics(two_stage_run / "stage-1-retrieval" / "metrics.jsonl", "train")
     second = read_metrics(two_stage_run / "stage-2-all" / "metrics.jsonl", "train")
     assert {r["source"] for r in first} == {"ret"} and {r["source"] for r in second} == {"ret", "clf"}
@@ -392,8 +355,8 @@ def test_two_stages_train_the_selected_sources(two_stage_run: Path) -> None:
     assert load_config(TrainConfig, two_stage_run / "stage-2-all" / "train.yaml").model == str(
         two_stage_run / "stage-1-retrieval" / "final"
     )
-    last = _weights(two_stage_run / "stage-2-all" / "final")
-    assert all(torch.equal(t, last[k]) for k, t in _weights(two_stage_run / "final").items())
+    last = saved_weights(two_stage_run / "stage-2-all" / "final")
+    assert all(torch.equal(t, last[k]) for k, t in saved_weights(two_stage_run / "final").items())
 
 
 @pytest.mark.parametrize(
@@ -401,7 +364,7 @@ def test_two_stages_train_the_selected_sources(two_stage_run: Path) -> None:
     [pytest.param(3, marks=pytest.mark.slow), 4, pytest.param(6, marks=pytest.mark.slow)],
 )
 def test_two_stages_resume_across_the_boundary(
-    data_dir: Path, tmp_path: Path, two_stage_run: Path, kill_at: int
+    train_config, saved_weights, data_dir: Path, tmp_path: Path, two_stage_run: Path, kill_at: int
 ) -> None:
     """Killed after ``kill_at`` steps of both stages and resumed, the final weights equal an uninterrupted run's.
 
@@ -420,10 +383,10 @@ def test_two_stages_resume_across_the_boundary(
 
     out = tmp_path / "killed"
     with pytest.raises(Killed):
-        train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1), callbacks=[kill])
+        train(train_config(data_dir, out, stages=STAGES, keep_checkpoints=1), callbacks=[kill])
     assert (out / "stage-1-retrieval" / "final").is_dir() == (kill_at > 3)
-    resumed = _weights(train(_cfg(data_dir, out, stages=STAGES, keep_checkpoints=1, resume=True)))
-    reference = _weights(two_stage_run / "final")
+    resumed = saved_weights(train(train_config(data_dir, out, stages=STAGES, keep_checkpoints=1, resume=True)))
+    reference = saved_weights(two_stage_run / "final")
     assert resumed.keys() == reference.keys()
     for name in reference:
         torch.testing.assert_close(resumed[name], reference[name], rtol=0, atol=0, msg=name)
@@ -475,13 +438,15 @@ def _qwen3_linears(config) -> list[tuple[int, int]]:
     [{}, {"loss": "single"}, {"use_mrl": True}, {"teacher_model_path": "minilm", "kd_mode": "similarity"}],
     ids=["f2llm", "single", "mrl", "kd"],
 )
-def test_validation_reports_the_training_loss_on_the_same_batch(data_dir: Path, tmp_path: Path, option) -> None:
+def test_validation_reports_the_training_loss_on_the_same_batch(
+    train_config, data_dir: Path, tmp_path: Path, option
+) -> None:
     """Every part the training step logs, validation reports too, with the same value for the same rows."""
     from minif2.training.backends import build_embedder, make_backend
     from minif2.training.sampler import TrainingData, negatives_per_step
     from minif2.training.trainer import build_loss, embed_batch, validation_losses
 
-    cfg = _cfg(data_dir, tmp_path / "run", num_negatives=2, **option)
+    cfg = train_config(data_dir, tmp_path / "run", num_negatives=2, **option)
     data = load_training_data(cfg.data_dir, 0.0)
     first = {s: d.select(range(4)) for s, d in data.train.items()}  # one batch per source, as validation rows
     same = TrainingData(first, first, data.family, data.negatives_available)
@@ -502,12 +467,12 @@ def test_validation_reports_the_training_loss_on_the_same_batch(data_dir: Path, 
 
 
 def test_a_crash_while_saving_keeps_the_previous_final_model(
-    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    train_config, saved_weights, data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from minif2.model import Embedder
 
-    cfg = _cfg(data_dir, tmp_path / "run", max_steps=1)
-    before = _weights(train(cfg))
+    cfg = train_config(data_dir, tmp_path / "run", max_steps=1)
+    before = saved_weights(train(cfg))
 
     def crash(self, path):
         (Path(path) / "model.safetensors").write_bytes(b"half")
@@ -516,14 +481,14 @@ def test_a_crash_while_saving_keeps_the_previous_final_model(
     monkeypatch.setattr(Embedder, "save", crash)
     with pytest.raises(OSError, match="disk full"):
         train(replace(cfg, seed=1))
-    after = _weights(tmp_path / "run" / "final")
+    after = saved_weights(tmp_path / "run" / "final")
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
     assert not [p.name for p in (tmp_path / "run").iterdir() if p.name.startswith(".final")]
 
 
-def test_head_falls_back_to_every_source_and_saves_a_dense_module(data_dir: Path, tmp_path: Path) -> None:
+def test_head_falls_back_to_every_source_and_saves_a_dense_module(train_config, data_dir: Path, tmp_path: Path) -> None:
     """Your own data has none of the profile's head sources: the head distils its texts instead of failing."""
-    cfg = _cfg(data_dir, tmp_path, max_steps=2, teacher_model_path="minilm", kd_mode="similarity",
+    cfg = train_config(data_dir, tmp_path, max_steps=2, teacher_model_path="minilm", kd_mode="similarity",
                head_steps=5, head_texts=20, head_batch_size=8, head_sources=["wiki_paragraphs"])  # fmt: skip
     final = train(cfg)
     head = read_metrics(tmp_path / "metrics.jsonl", split="head")
