@@ -19,8 +19,10 @@ from minif2.data.adapters import (
 )
 from minif2.data.dedup import dedup_samples
 from minif2.data.task_folders import eval_texts, list_eval_tasks, read_eval_task
+from minif2.data.teacher_agreement import TEACHER_AGREEMENT
 from minif2.data.unify import UnifyConfig, cli, main, stratified_split, write_offline_eval_tasks
 from minif2.data.validation import SkipReport, UnifyError
+from minif2.data.wikipedia import WIKI_SOURCES, read_wikipedia, split_articles
 from minif2.evaluation.mteb_tasks import load_local_task
 from minif2.instructions import SOURCE_INSTRUCTIONS, TYPE_INSTRUCTIONS, instruction_for
 from minif2.provenance import file_sha256, folder_fingerprint
@@ -290,6 +292,15 @@ def test_main_writes_unified_and_eval_tasks_without_overlap(tmp_path):
     assert (out / "unified" / "unify_config.yaml").is_file() and (out / "unified" / "stats.json").is_file()
     for data in unified.values():
         assert all(row["instruction"] for row in data)
+    assert tasks[TEACHER_AGREEMENT]["type"] == "sts" and manifest["eval_tasks"][TEACHER_AGREEMENT]["test"] == 500
+    _, held_wiki = split_articles(list(read_wikipedia()), 12, seed=0)  # the articles unify held out
+    trained = " ".join(
+        text
+        for name in WIKI_SOURCES
+        for row in unified[name]
+        for text in (row["query"], row["positive"], *row["negatives"])
+    )
+    assert not [p["title"] for p in held_wiki if p["text"][:80] in trained]
 
 
 def test_cli_with_config_and_strict_error(tmp_path, capsys):
@@ -363,7 +374,7 @@ def test_a_skewed_harvest_gives_a_valid_suite(tmp_path, seed):
         for i in range(n)
     ]
     cfg = UnifyConfig(seed=seed, eval_rows_per_split=30, eval_code_queries=20)
-    written = write_offline_eval_tasks(cfg, held, tmp_path)
+    written = write_offline_eval_tasks(cfg, held, [], tmp_path)
     for name, info in written.items():
         task = read_eval_task(tmp_path / name)  # raises TaskFormatError on an unseen test label
         assert info["fingerprint"] == folder_fingerprint(tmp_path / name)

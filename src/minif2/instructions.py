@@ -57,6 +57,7 @@ SOURCE_INSTRUCTIONS: dict[str, str] = {
     "wiki_articles": "Identify the topic or theme of the given Wikipedia paragraph.",
     "CodeSearchHeldOut": "Given a description of what a Python function does, retrieve the function's code.",
     "LeeSTS": "Retrieve semantically similar text.",
+    "TeacherAgreement": "Retrieve semantically similar text.",
     "PolarityClassification": "Classify the sentiment expressed in the given movie review sentence as positive "
     "or negative.",
     "NewsgroupsClustering": "Identify the topic or theme of the given news articles.",

@@ -53,6 +53,7 @@ from minif2.data.task_folders import (
     write_eval_task,
     write_task_folder,
 )
+from minif2.data.teacher_agreement import TEACHER_AGREEMENT, sentence_pairs, teacher_agreement_rows
 from minif2.data.unify import (
     LIBRARY_NAMES,
     ImportSpec,
@@ -65,7 +66,14 @@ from minif2.data.unify import (
     split_code_pairs,
 )
 from minif2.data.validation import Numbers, SkipReport, TextList, UnifyError, check_record, read_jsonl, read_tsv
-from minif2.data.wikipedia import WIKI_SOURCES, WIKIPEDIA_FILE, first_sentence_split, read_wikipedia, wikipedia_samples
+from minif2.data.wikipedia import (
+    WIKI_SOURCES,
+    WIKIPEDIA_FILE,
+    first_sentence_split,
+    read_wikipedia,
+    split_articles,
+    wikipedia_samples,
+)
 
 __all__ = [
     "CODE_LIBRARIES",
@@ -121,6 +129,10 @@ __all__ = [
     "split_code_pairs",
     "stratified_split",
     "wikipedia_samples",
+    "split_articles",
+    "TEACHER_AGREEMENT",
+    "sentence_pairs",
+    "teacher_agreement_rows",
     "write_eval_task",
     "write_task_folder",
 ]

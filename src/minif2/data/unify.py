@@ -54,8 +54,9 @@ from minif2.data.sources import (
     read_word_similarity,
 )
 from minif2.data.task_folders import eval_texts, write_eval_task
+from minif2.data.teacher_agreement import TEACHER_AGREEMENT, sentence_pairs, teacher_agreement_rows
 from minif2.data.validation import SkipReport
-from minif2.data.wikipedia import WIKI_SOURCES, wikipedia_samples
+from minif2.data.wikipedia import WIKI_SOURCES, read_wikipedia, split_articles, wikipedia_samples
 from minif2.instructions import instruction_for
 from minif2.provenance import environment_record, folder_fingerprint
 from minif2.schema import NUM_NEGATIVES, Sample, text_hash, write_unified
@@ -119,6 +120,11 @@ class UnifyConfig:
     eval_code_queries: int = 500  # queries of the held-out code retrieval task
     eval_sts_pairs: int | None = None  # Lee STS pairs kept (None = all 1225)
     eval_rows_per_split: int = 200  # classification/clustering rows per split (code library, newsgroups)
+    # kit (issue 23): whole Wikipedia articles held out of training; pairs of their sentences, scored by the
+    # teacher's cosines, make the TeacherAgreement task (data/teacher_agreement.py). 0 = no such task
+    eval_wiki_articles: int = 12  # of the sample's ~100 articles
+    eval_teacher_pairs: int = 500  # sentence pairs of the task
+    eval_teacher: str = "minilm"  # whose cosines are the gold scores (an asset name or a local folder)
     imports: list[dict[str, Any]] = field(default_factory=list)  # ImportSpec dicts (user files, hub data)
     lenient: bool = False  # skip and count bad records instead of stopping at the first
     holdout: float = 0.0  # every import's held-out fraction, unless it sets its own (data/holdout.py); 0 = none
@@ -275,8 +281,11 @@ def _cap(rows: list, limit: int | None, seed: int) -> list:
     return rows if limit is None or len(rows) <= limit else random.Random(seed).sample(rows, limit)
 
 
-def write_offline_eval_tasks(cfg: UnifyConfig, held: list[dict], root: Path) -> dict[str, dict[str, Any]]:
-    """Write the held-out tasks; returns {name: {type, source, rows}} for the manifest."""
+def write_offline_eval_tasks(
+    cfg: UnifyConfig, held: list[dict], held_wiki: list[dict[str, str]], root: Path
+) -> dict[str, dict[str, Any]]:
+    """Write the held-out tasks (``held``: code pairs, ``held_wiki``: held-out Wikipedia paragraphs); returns
+    {name: {type, source, rows}} for the manifest."""
     written: dict[str, dict[str, Any]] = {}
     s = cfg.seed
 
@@ -294,7 +303,28 @@ def write_offline_eval_tasks(cfg: UnifyConfig, held: list[dict], root: Path) -> 
     put("PolarityClassification", "classification", "polarity", train=train, test=test)
     news = [{"text": r["text"], "label": r["label"]} for r in read_newsgroups()]
     put("NewsgroupsClustering", "clustering", "newsgroups", test=_cap(news, cfg.eval_rows_per_split, s))
+    if held_wiki:
+        put(TEACHER_AGREEMENT, "sts", "wikipedia", test=_teacher_agreement(cfg, held_wiki))
     return written
+
+
+def _teacher_agreement(cfg: UnifyConfig, paragraphs: list[dict[str, str]]) -> list[dict[str, object]]:
+    """The TeacherAgreement rows: pairs of held-out sentences scored by ``cfg.eval_teacher``'s cosines."""
+    from minif2.model import Embedder  # noqa: PLC0415 - the teacher loads only when the task is asked for
+
+    teacher = Embedder.from_pretrained(cfg.eval_teacher)
+    return teacher_agreement_rows(sentence_pairs(paragraphs, cfg.eval_teacher_pairs, cfg.seed), teacher)
+
+
+def _split_wikipedia(cfg: UnifyConfig) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """``(training, held-out)`` Wikipedia paragraphs; nothing is read when neither side is wanted."""
+    wants_training = any(name in cfg.offline_sources for name in WIKI_SOURCES)
+    if not wants_training and not cfg.eval_wiki_articles:
+        return [], []
+    paragraphs = list(read_wikipedia())
+    if not cfg.eval_wiki_articles:
+        return paragraphs, []
+    return split_articles(paragraphs, cfg.eval_wiki_articles, cfg.seed)
 
 
 def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sample]], dict[str, Any]]:
@@ -304,7 +334,8 @@ def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sam
         tuple(cfg.code_libraries), cfg.cache_dir, cfg.code_max_files_per_library, cfg.seed, cfg.code_max_code_chars
     )
     train, held = split_code_pairs(pairs, cfg.eval_code_corpus, cfg.seed)
-    eval_manifest = write_offline_eval_tasks(cfg, held, eval_root)
+    wiki_train, wiki_held = _split_wikipedia(cfg)
+    eval_manifest = write_offline_eval_tasks(cfg, held, wiki_held, eval_root)
     cap, s = cfg.max_samples_per_source, cfg.seed
     caps = {name: cfg.source_caps.get(name, cap) for name in OFFLINE_SOURCES}
     code_caps = [caps[n] for n in ("code_search", "code_library", "code_modules")]
@@ -324,7 +355,9 @@ def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sam
         "code_modules": from_clustering(topics, "code_modules", cfg.clustering_negatives, s),
         "lee_news": from_pairs(read_lee_background(), "lee_news", "lead", "body"),
         "word_similarity": from_sts(words, "word_similarity", cfg.word_similarity_threshold),
-        **wikipedia_samples(cfg.offline_sources, [caps[n] for n in WIKI_SOURCES], cfg.clustering_negatives, s),
+        **wikipedia_samples(
+            wiki_train, cfg.offline_sources, [caps[n] for n in WIKI_SOURCES], cfg.clustering_negatives, s
+        ),
     }
     samples = {k: _cap(v, caps.get(k, cap), s) for k, v in samples.items() if k in cfg.offline_sources}
     origin_keys = {
@@ -340,6 +373,7 @@ def build_offline(cfg: UnifyConfig, eval_root: Path) -> tuple[dict[str, list[Sam
         "LeeSTS": ["lee_sts"],
         "PolarityClassification": ["polarity"],
         "NewsgroupsClustering": ["newsgroups"],
+        TEACHER_AGREEMENT: ["wikipedia"],
     }
     origins = {
         name: {k: origin_record(k) for k in keys}

@@ -11,8 +11,9 @@ fell below the untrained base). gensim ships the first ~200 pages of an English 
 - ``wiki_articles`` (clustering): a paragraph -> another paragraph of the same article, with
   paragraphs of other articles as negatives (topic similarity, as F2LLM's clustering data).
 
-No held-out task uses this text, so the suite's sentiment, newsgroup and Lee tasks stay text the
-model never trained on (docs/recipe.md §4).
+:func:`split_articles` holds whole articles out of training (issue 23): their sentences become the suite's
+``TeacherAgreement`` task (``data/teacher_agreement.py``), general text the model never saw. The suite's
+sentiment, newsgroup and Lee tasks use none of this text (docs/recipe.md §4).
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from minif2.data.adapters import from_clustering, from_pairs
 from minif2.data.sources import gensim_file
 from minif2.schema import SENTENCE_END, Sample
 
-__all__ = ["WIKIPEDIA_FILE", "WIKI_SOURCES", "first_sentence_split", "read_wikipedia", "wikipedia_samples"]
+__all__ = [
+    "WIKIPEDIA_FILE",
+    "WIKI_SOURCES",
+    "first_sentence_split",
+    "read_wikipedia",
+    "split_articles",
+    "wikipedia_samples",
+]
 
 WIKI_SOURCES = ("wiki_paragraphs", "wiki_articles")
 
@@ -77,10 +85,34 @@ def read_wikipedia(min_chars: int = 200, max_chars: int = 1500) -> tuple[dict[st
     return tuple(out)
 
 
+def split_articles(
+    paragraphs: Sequence[dict[str, str]], n_held: int, seed: int
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """``(train, held)`` paragraphs: every paragraph of ``n_held`` seeded articles is held out (whole articles,
+    so no sentence of a held-out article is trained on); both keep file order.
+
+    >>> paras = [{"title": t, "text": t * 3} for t in "AABBC"]
+    >>> train, held = split_articles(paras, 1, seed=0)
+    >>> len(train) + len(held), len({p["title"] for p in held})
+    (5, 1)
+    """
+    titles = sorted({p["title"] for p in paragraphs})
+    if n_held >= len(titles):
+        raise ValueError(f"split_articles: {n_held} articles to hold out of only {len(titles)}")
+    held_titles = set(random.Random(seed).sample(titles, n_held))
+    train = [p for p in paragraphs if p["title"] not in held_titles]
+    return train, [p for p in paragraphs if p["title"] in held_titles]
+
+
 def wikipedia_samples(
-    sources: Sequence[str], caps: Sequence[int | None], clustering_negatives: int, seed: int
+    paragraphs: Sequence[dict[str, str]],
+    sources: Sequence[str],
+    caps: Sequence[int | None],
+    clustering_negatives: int,
+    seed: int,
 ) -> dict[str, list[Sample]]:
-    """The two training sources of :data:`WIKI_SOURCES` that ``sources`` asks for (not yet capped).
+    """The two training sources of :data:`WIKI_SOURCES` that ``sources`` asks for (not yet capped), from the
+    training ``paragraphs`` (:func:`read_wikipedia` less :func:`split_articles`'s held-out articles).
 
     At most 4x the larger of ``caps`` paragraphs are used (a seeded draw), so that a small profile's
     clustering negatives, which mining embeds, come from a small pool too.
@@ -88,7 +120,7 @@ def wikipedia_samples(
     wanted = [name for name in WIKI_SOURCES if name in sources]
     if not wanted:
         return {}
-    paragraphs = list(read_wikipedia())
+    paragraphs = list(paragraphs)
     bound = None if None in caps else 4 * max(c for c in caps if c is not None)
     if bound is not None and len(paragraphs) > bound:
         paragraphs = random.Random(seed).sample(paragraphs, bound)
