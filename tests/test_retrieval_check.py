@@ -74,6 +74,52 @@ def test_retrieval_curve_scores_every_n_steps_and_writes_points(tmp_path: Path) 
     assert RetrievalCurve.read(tmp_path / "curve.jsonl") == curve.points
 
 
+def _sts_task(root: Path) -> Path:
+    """Four pairs with cosines 1, 0.8, 0.6, 0 (see _STS_TABLE) and gold scores ranked 4, 2, 3, 1."""
+    from minif2.data.task_folders import write_eval_task
+
+    rows = [("a1", "a2", 4.0), ("b1", "b2", 2.0), ("c1", "c2", 3.0), ("d1", "d2", 1.0)]
+    test = [{"sentence1": a, "sentence2": b, "score": g} for a, b, g in rows]
+    return write_eval_task(root, "S", "sts", "", "x", test=test)
+
+
+_STS_TABLE = {"a1": [1, 0], "a2": [1, 0], "b1": [1, 0], "b2": [0.8, 0.6], "c1": [1, 0], "c2": [0.6, 0.8]}
+_STS_TABLE |= {"d1": [1, 0], "d2": [0, 1]}
+
+
+def test_sts_score_is_spearman_of_cosines_on_a_hand_case(tmp_path: Path) -> None:
+    from minif2.evaluation.retrieval import sts_score
+
+    # cosine ranks 4 3 2 1, gold ranks 4 2 3 1: sum d^2 = 2, rho = 1 - 6 * 2 / (4 * 15) = 0.8
+    out = sts_score(_Lookup(_STS_TABLE), _sts_task(tmp_path))
+    assert out == {"spearman": pytest.approx(0.8), "pairs": 4, "task": "S"}
+    assert sts_score(_Lookup(_STS_TABLE), _sts_task(tmp_path), max_pairs=2)["pairs"] == 2
+    with pytest.raises(ValueError, match="sts_score needs an sts task"):
+        sts_score(_Lookup(_STS_TABLE), _retrieval_task(tmp_path))
+
+
+def _retrieval_task(tmp_path: Path) -> Path:
+    task = tmp_path / "T"
+    (task / "qrels").mkdir(parents=True)
+    (task / "task.json").write_text(json.dumps({"name": "T", "type": "retrieval", "instruction": "", "source": "x"}))
+    (task / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "text": d}) + "\n" for d in ("a", "b")))
+    (task / "queries.jsonl").write_text(json.dumps({"_id": "q", "text": "q"}) + "\n")
+    (task / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq\tb\t1\n")
+    return task
+
+
+def test_curve_with_an_sts_task_records_both_scores(tmp_path: Path) -> None:
+    from minif2.evaluation.retrieval import RetrievalCurve
+
+    emb = _Lookup({**_STS_TABLE, "q": [1, 0], "a": [1, 0.1], "b": [0, 1]})
+    curve = RetrievalCurve(_retrieval_task(tmp_path), every=1, max_queries=None, sts_folder=_sts_task(tmp_path))
+    curve(0, emb)
+    emb.table["b2"], emb.table["c2"] = [0.6, 0.8], [0.8, 0.6]  # "training" put pairs b and c in gold order
+    curve(1, emb)
+    assert [p["spearman"] for p in curve.points] == [pytest.approx(0.8), pytest.approx(1.0)]
+    assert curve.points[0]["ndcg@10"] == pytest.approx(1 / np.log2(3))
+
+
 @pytest.mark.slow
 def test_tiny_profile_turns_the_pruned_decoder_into_an_embedder(tmp_path: Path) -> None:
     """Issue 17's goal: unify -> mine -> train with the tiny profiles, scored as notebook 04 scores.

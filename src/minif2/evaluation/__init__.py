@@ -44,7 +44,7 @@ from minif2.evaluation.report import (
     plot_scores,
     plot_scores_by_dimension,
 )
-from minif2.evaluation.retrieval import RetrievalCurve, ndcg_at_k, retrieval_score
+from minif2.evaluation.retrieval import RetrievalCurve, ndcg_at_k, retrieval_score, sts_score
 
 __all__ = [
     "DoctorConfig",
@@ -78,6 +78,7 @@ __all__ = [
     "resolve_tasks",
     "retrieval_score",
     "scores_by_dimension",
+    "sts_score",
     "truncate_embeddings",
     "verdict",
 ]

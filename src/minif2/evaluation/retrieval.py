@@ -1,10 +1,11 @@
-"""A quick before/after retrieval score on a held-out BEIR folder (notebook 03).
+"""Quick before/after scores on held-out task folders, and the learning curve built from them (notebook 03).
 
 Notebook 03 wants one number, in seconds, that says whether training helped: nDCG@10
 and recall@10 of exact cosine search over a (sub-sampled) held-out retrieval task,
-queries with the task's instruction, documents plain (docs/recipe.md §1a). It is NOT the MTEB
-score: ``evaluation/evaluate.py`` runs mteb itself (notebook 04), and this module's numbers
-match it only for the same queries and corpus.
+queries with the task's instruction, documents plain (docs/recipe.md §1a); and, for general text,
+the Spearman correlation of cosines with an STS task's gold scores (the TeacherAgreement proxy, issue 23).
+They are NOT the MTEB scores: ``evaluation/evaluate.py`` runs mteb itself (notebook 04), and this
+module's numbers match it only for the same rows.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from minif2.data.task_folders import read_eval_task
 
-__all__ = ["RetrievalCurve", "ndcg_at_k", "retrieval_score"]
+__all__ = ["RetrievalCurve", "ndcg_at_k", "retrieval_score", "sts_score"]
 
 
 def ndcg_at_k(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
@@ -81,6 +83,27 @@ def retrieval_score(
     }
 
 
+def sts_score(
+    embedder: Any, task_folder: str | Path, max_pairs: int | None = None, seed: int = 0, batch_size: int = 32
+) -> dict[str, Any]:
+    """Spearman between ``embedder``'s cosines and an STS task's gold scores (mteb's STS main score).
+
+    Both sentences are encoded plain, as mteb encodes an STS task for a model without instructions for it.
+    With ``max_pairs``, a seeded subset of the test pairs is scored.
+    """
+    task = read_eval_task(task_folder)
+    if task["type"] != "sts":
+        raise ValueError(f"{task_folder}: task type is {task['type']!r}; sts_score needs an sts task")
+    rows = task["test"]
+    if max_pairs is not None and len(rows) > max_pairs:
+        rows = random.Random(seed).sample(rows, max_pairs)
+    a = embedder.encode([r["sentence1"] for r in rows], batch_size=batch_size)
+    b = embedder.encode([r["sentence2"] for r in rows], batch_size=batch_size)
+    cosines = (np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)).sum(axis=1)  # L2-normalised
+    rho = spearmanr(cosines, [float(r["score"]) for r in rows]).statistic
+    return {"spearman": float(rho), "pairs": len(rows), "task": task["name"]}
+
+
 class RetrievalCurve:
     """A training callback: held-out nDCG@k every ``every`` steps -> a learning curve (notebook 03).
 
@@ -89,6 +112,9 @@ class RetrievalCurve:
     ``step=0`` before training for the starting point; pick ``every`` dividing ``max_steps`` to
     get the end. Each point (step, ndcg@k, recall@k, the CPU seconds it took) is kept in
     ``points`` and, with ``out``, appended to a JSON-lines file that :meth:`read` reads back.
+    With ``sts_folder`` (an STS task, e.g. TeacherAgreement), each point also holds its ``spearman``
+    (:func:`sts_score`, a seeded ``max_pairs`` of its pairs), so one curve shows the training task and
+    general text side by side.
     """
 
     def __init__(
@@ -98,8 +124,11 @@ class RetrievalCurve:
         max_queries: int | None = 50,
         out: str | Path | None = None,
         seed: int = 0,
+        sts_folder: str | Path | None = None,
+        max_pairs: int | None = 200,
     ) -> None:
         self.task_folder, self.every, self.max_queries, self.seed = task_folder, every, max_queries, seed
+        self.sts_folder, self.max_pairs = sts_folder, max_pairs
         self.out = Path(out) if out is not None else None
         self.points: list[dict[str, Any]] = []
         self.cpu_s = 0.0  # CPU seconds spent scoring (subtract from a timed training run)
@@ -112,9 +141,12 @@ class RetrievalCurve:
             return
         start = time.process_time()
         score = retrieval_score(embedder, self.task_folder, max_queries=self.max_queries, seed=self.seed)
+        point = {"step": step, **{k: score[k] for k in score if k.startswith(("ndcg", "recall"))}}
+        if self.sts_folder is not None:
+            point["spearman"] = sts_score(embedder, self.sts_folder, self.max_pairs, self.seed)["spearman"]
         spent = time.process_time() - start
         self.cpu_s += spent
-        point = {"step": step, **{k: score[k] for k in score if k.startswith(("ndcg", "recall"))}, "cpu_s": spent}
+        point["cpu_s"] = spent
         self.points.append(point)
         if self.out is not None:
             with self.out.open("a") as f:
