@@ -259,6 +259,7 @@ def _tiny_cfg(tmp_path: Path, **kw) -> UnifyConfig:
         eval_code_queries=50,
         eval_rows_per_split=40,
         eval_sts_pairs=100,
+        eval_teacher_pairs=100,
         **kw,
     )
 
@@ -292,7 +293,7 @@ def test_main_writes_unified_and_eval_tasks_without_overlap(tmp_path):
     assert (out / "unified" / "unify_config.yaml").is_file() and (out / "unified" / "stats.json").is_file()
     for data in unified.values():
         assert all(row["instruction"] for row in data)
-    assert tasks[TEACHER_AGREEMENT]["type"] == "sts" and manifest["eval_tasks"][TEACHER_AGREEMENT]["test"] == 500
+    assert tasks[TEACHER_AGREEMENT]["type"] == "sts" and manifest["eval_tasks"][TEACHER_AGREEMENT]["test"] == 100
     _, held_wiki = split_articles(list(read_wikipedia()), 12, seed=0)  # the articles unify held out
     trained = " ".join(
         text
