@@ -257,3 +257,18 @@ def test_negatives_per_step_by_family_as_in_the_released_code():
     assert negatives_per_step(1, "clustering") == 1  # the tiny profile's one number
     with pytest.raises(ValueError, match="unknown families"):
         negatives_per_step({"sts": 3}, "retrieval")
+
+
+def test_load_training_data_counts_uneven_negatives_as_python_would(tmp_path, caplog):
+    """Arrow counts the negatives column (issue 24); the report equals counting each row's list in Python."""
+    from minif2.schema import Sample, write_unified
+    from minif2.training.sampler import load_training_data
+
+    rows = [Sample(f"q{i}", f"p{i}", [f"n{i}.{j}" for j in range(2 + i % 3)], "retrieval", "s", "I") for i in range(12)]
+    write_unified({"s": rows}, tmp_path / "u")
+    data = load_training_data(tmp_path / "u", validation_fraction=0.25, seed=0)
+    counts = [len(r.negatives) for r in rows]
+    report = data.report["sources"]["s"]
+    assert (report["negatives_min"], report["negatives_max"]) == (min(counts), max(counts)) == (2, 4)
+    assert data.negatives_available["s"] == 2 and report["train"] + report["validation"] == 12
+    assert "rows have 2 to 4 negatives; training uses 2 per row" in caplog.text

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from minif2.config import MINING
 from minif2.model import DEFAULT_QUERY_TEMPLATE, format_query
@@ -372,6 +373,13 @@ class TrainingData:
         return MicroBatch(source, self.family[source], queries, list(rows["positive"]), negatives, len(negative_ids))
 
 
+def _negative_counts(data: Any) -> tuple[int, int]:
+    """Fewest and most negatives in a row, counted by Arrow on the column (issue 24: no Python list per row)."""
+    lengths = pc.list_value_length(data.with_format("arrow")["negatives"])
+    bounds = pc.min_max(lengths)
+    return int(bounds["min"].as_py()), int(bounds["max"].as_py())
+
+
 def load_training_data(folder: str | Path, validation_fraction: float = 0.01, seed: int = 0) -> TrainingData:
     """Read a unified (or mined) folder; split each source ``1 - f`` / ``f`` with ``seed`` (recipe §1a: 1 %, seed 0).
 
@@ -393,28 +401,22 @@ def load_training_data(folder: str | Path, validation_fraction: float = 0.01, se
                 f"{folder / (source + '.parquet')}: column 'task' mixes families {sorted(families)}; "
                 "one source must be one family (split it in the unify step)"
             )
-        counts = [len(n) for n in data["negatives"]]
+        fewest, most = _negative_counts(data)
         if validation_fraction > 0 and len(data) > 1:
             split = data.train_test_split(test_size=validation_fraction, seed=seed, shuffle=True)
             train[source], validation[source] = split["train"], split["test"]
         else:
             train[source] = data
         family[source] = families.pop()
-        available[source] = min(counts)
+        available[source] = fewest
         report["sources"][source] = {
             "rows": len(data),
             "train": len(train[source]),
             "validation": len(validation.get(source, [])),
             "family": family[source],
-            "negatives_min": min(counts),
-            "negatives_max": max(counts),
+            "negatives_min": fewest,
+            "negatives_max": most,
         }
-        if min(counts) != max(counts):
-            log.warning(
-                "%s: rows have %d to %d negatives; training uses %d per row",
-                source,
-                min(counts),
-                max(counts),
-                min(counts),
-            )
+        if fewest != most:
+            log.warning("%s: rows have %d to %d negatives; training uses %d per row", source, fewest, most, fewest)
     return TrainingData(train, validation, family, available, report)
