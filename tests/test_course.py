@@ -356,3 +356,14 @@ def test_answer_key_agrees_with_the_library(exercise, request):
     prefix, k = exercise.split(".")
     minilm_path = request.getfixturevalue("minilm_path") if exercise == "00.3" else None
     ANSWER_CHECKS[exercise](_key(prefix)[f"answer_{k}"], minilm_path)
+
+
+def test_check_hints_only_after_a_wrong_answer_and_echoes_nothing(capsys):
+    """Issue 26: a hint printed before any attempt gives the answer away; a returned bool echoes a stray False."""
+    from minif2.course import check, load_solutions
+
+    right = load_solutions("00_overview")["answer_1"]
+    outcomes = [check("00.1", answer, hint="HINT") for answer in (None, "surely wrong", right)]
+    assert outcomes == [None, None, None]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["00.1: not answered yet", "00.1: not quite. Hint: HINT", "00.1: correct"]

@@ -104,21 +104,22 @@ def _solutions_file(prefix: str) -> Path:
     return found[0]
 
 
-def check(exercise: str, answer: Any, hint: str = "", rel_tol: float = 1e-2) -> bool:
-    """Say whether ``answer`` to exercise ``"NN.N"`` is right (floats to ``rel_tol``), without showing the key.
+def check(exercise: str, answer: Any, hint: str = "", rel_tol: float = 1e-2) -> None:
+    """Print whether ``answer`` to exercise ``"NN.N"`` is right (floats to ``rel_tol``), without showing the key.
+
+    The hint is printed only after a wrong answer, so it cannot give the answer away before a first try; nothing
+    is returned, so a notebook cell ending in ``check(...)`` prints one line and no stray ``True``/``False``.
 
     >>> check("00.2", None, hint="think of the scale")
-    00.2: not answered yet (think of the scale)
-    False
+    00.2: not answered yet
     """
     if answer is None:
-        print(f"{exercise}: not answered yet" + (f" ({hint})" if hint else ""))
-        return False
+        print(f"{exercise}: not answered yet")
+        return
     prefix, _, number = exercise.partition(".")
     expected = runpy.run_path(str(_solutions_file(prefix)))[f"answer_{number}"]
     ok = _equal(answer, expected, rel_tol)
     print(f"{exercise}: {'correct' if ok else 'not quite'}" + ("" if ok or not hint else f". Hint: {hint}"))
-    return ok
 
 
 def load_solutions(notebook: str) -> dict[str, Any]:
