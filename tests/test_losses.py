@@ -395,3 +395,52 @@ def test_gradient_cache_holds_one_chunk_of_activations():
         peaks[chunk] = meter.peak_bytes
         assert meter.current == 0  # everything saved was released after the backward
     assert peaks[8] * 4 < peaks[0]  # 64 rows at once against 8 (plus the cached (64, 16) output)
+
+
+# -- false-negative masking (issue 25; Qwen3-Embedding's rule) --
+
+
+def _vec(*v: float) -> torch.Tensor:
+    t = torch.tensor(v, dtype=torch.float64)
+    return t / t.norm()
+
+
+def test_masking_nothing_gives_f2llm_loss_exactly():
+    """A margin no negative exceeds, on texts without duplicates, is today's loss bit for bit."""
+    from minif2.training.losses import f2llm_loss, single_softmax_loss
+
+    g = torch.Generator().manual_seed(0)
+    q, p = (torch.nn.functional.normalize(torch.randn(4, 8, generator=g), dim=-1) for _ in range(2))
+    n = torch.nn.functional.normalize(torch.randn(4, 3, 8, generator=g), dim=-1)
+    plain, masked = f2llm_loss(q, p, n, "retrieval"), f2llm_loss(q, p, n, "retrieval", margin=10.0)
+    assert all(torch.equal(plain[k], masked[k]) for k in plain) and masked["masked"].item() == 0
+    assert torch.equal(single_softmax_loss(q, p, n), single_softmax_loss(q, p, n, margin=10.0))
+
+
+def test_a_planted_duplicate_and_a_too_close_negative_leave_the_softmax():
+    """By hand: query 0's negatives are [its positive again, a text 0.3 above the positive, an honest one];
+    query 1's positive is query 0's positive too. With margin 0.1 the first two negatives and, in the
+    in-batch loss, query 0's copy in row 1 drop out; what is left is computed here with logsumexp."""
+    from minif2.training.losses import f2llm_loss, hard_negative_loss, in_batch_loss
+
+    tau = 0.05
+    q = torch.stack([_vec(1, 0, 0), _vec(0, 1, 0)])
+    p0 = _vec(0.6, 0.8, 0)  # s(q0, p0) = 0.6
+    close, honest = _vec(0.9, 0.0, 0.43589), _vec(0.2, 0.0, 0.9798)  # s(q0, .) = 0.9 and 0.2
+    p = torch.stack([p0, p0])  # a duplicate positive across the batch
+    n = torch.stack([torch.stack([p0, close, honest]), torch.stack([honest, honest, honest])])
+    counts: dict[str, int] = {}
+    hard = hard_negative_loss(q, p, n, tau, margin=0.1, masked=counts)
+    s0p, s0n, s1p, s1n = (q[0] @ p0).item(), (q[0] @ honest).item(), (q[1] @ p0).item(), (q[1] @ honest).item()
+    expect0 = -s0p / tau + torch.logsumexp(
+        torch.tensor([s0p, s0n], dtype=torch.float64) / tau, 0
+    )  # only the honest negative stays
+    expect1 = -s1p / tau + torch.logsumexp(
+        torch.tensor([s1p, s1n, s1n, s1n], dtype=torch.float64) / tau, 0
+    )  # nothing masked
+    assert hard.item() == pytest.approx(((expect0 + expect1) / 2).item(), rel=1e-9) and counts == {"hard": 2}
+    inb = in_batch_loss(q, p, tau, margin=0.1, masked=counts)
+    # each query's other column is the same text as its positive: masked, so each row's loss is exactly 0
+    assert inb.item() == pytest.approx(0.0, abs=1e-12) and counts == {"hard": 2, "in_batch": 2}
+    parts = f2llm_loss(q, p, n, "retrieval", tau, margin=0.1)
+    assert parts["masked"].item() == 4 and parts["loss"].item() == pytest.approx(hard.item() + inb.item())

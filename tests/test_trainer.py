@@ -435,8 +435,14 @@ def _qwen3_linears(config) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize(
     "option",
-    [{}, {"loss": "single"}, {"use_mrl": True}, {"teacher_model_path": "minilm", "kd_mode": "similarity"}],
-    ids=["f2llm", "single", "mrl", "kd"],
+    [
+        {},
+        {"loss": "single"},
+        {"use_mrl": True},
+        {"teacher_model_path": "minilm", "kd_mode": "similarity"},
+        {"false_negative_margin": 0.1},
+    ],
+    ids=["f2llm", "single", "mrl", "kd", "masked"],
 )
 def test_validation_reports_the_training_loss_on_the_same_batch(
     train_config, data_dir: Path, tmp_path: Path, option
@@ -464,6 +470,7 @@ def test_validation_reports_the_training_loss_on_the_same_batch(
         for name, value in training.items():
             assert validation[source][name] == pytest.approx(value, rel=1e-5, abs=1e-6), (source, name)
     assert ("kd" in training) == ("teacher_model_path" in option) and ("mrl" in training) == ("use_mrl" in option)
+    assert ("masked" in training) == ("false_negative_margin" in option)
 
 
 def test_a_crash_while_saving_keeps_the_previous_final_model(

@@ -37,7 +37,9 @@ from minif2.schema import training_family
 __all__ = [
     "GatherMode",
     "LossForm",
+    "DUPLICATE_COSINE",
     "f2llm_loss",
+    "false_negatives",
     "gather",
     "hard_negative_loss",
     "in_batch_loss",
@@ -54,8 +56,34 @@ GatherMode = Literal["autograd", "no_grad", "detached"]
 TEMPERATURE = TRAINING_4B["temperature"]  # docs/recipe.md §1: tau = 0.05, i.e. sentence-transformers' scale = 20
 
 
+DUPLICATE_COSINE = 1.0 - 1e-5  # two documents this close are one text (the kit's stand-in for Qwen3's text equality)
+
+
+def false_negatives(scores: Tensor, positive_score: Tensor, doc_vs_positive: Tensor, margin: float) -> Tensor:
+    """Which candidates to mask as false negatives (Qwen3-Embedding's rule; docs/recipe.md §4).
+
+    A candidate is masked when the query scores it more than ``margin`` above its own positive
+    (``scores > positive_score + margin``) or when it is the positive's text again; the kit, which sees
+    vectors, not texts, takes a cosine with the positive of at least :data:`DUPLICATE_COSINE` as the same text.
+
+    Args:
+        scores: ``(b, m)`` query-candidate cosines; positive_score: ``(b, 1)``.
+        doc_vs_positive: ``(b, m)`` cosines between each candidate and the query's positive.
+
+    Example:
+        >>> false_negatives(torch.tensor([[0.9, 0.5]]), torch.tensor([[0.6]]), torch.tensor([[0.2, 1.0]]), 0.1)
+        tensor([[True, True]])
+    """
+    return (scores > positive_score + margin) | (doc_vs_positive >= DUPLICATE_COSINE)
+
+
 def hard_negative_loss(
-    query: Tensor, positive: Tensor, negatives: Tensor | None, temperature: float = TEMPERATURE
+    query: Tensor,
+    positive: Tensor,
+    negatives: Tensor | None,
+    temperature: float = TEMPERATURE,
+    margin: float | None = None,
+    masked: dict[str, int] | None = None,
 ) -> Tensor:
     """Mean over the batch of the cross-entropy of each query over [its positive, its own negatives].
 
@@ -69,6 +97,8 @@ def hard_negative_loss(
         negatives: ``(b, n, d)`` embeddings of each query's n hard negatives; n may be 0
             (or ``None``), and then the loss is exactly 0.
         temperature: tau; logits are cosine / tau.
+        margin: with a number, mask false negatives (:func:`false_negatives`); ``None`` (F2LLM) masks none.
+        masked: a dict whose ``"hard"`` count this call increases by the negatives it masked.
 
     References:
         F2LLM (arXiv 2510.02294) §3; released code ``F2LLM/utils.py::hard_loss`` (docs/recipe.md §1a).
@@ -97,12 +127,24 @@ def hard_negative_loss(
         logits = pos
     else:
         neg = torch.einsum("bd,bnd->bn", query, negatives)  # (b, n)
+        if margin is not None:
+            mask = false_negatives(neg, pos, torch.einsum("bd,bnd->bn", positive, negatives), margin)
+            neg = neg.masked_fill(mask, float("-inf"))
+            if masked is not None:
+                masked["hard"] = masked.get("hard", 0) + int(mask.sum())
         logits = torch.cat([pos, neg], dim=1)  # (b, 1 + n)
     labels = torch.zeros(query.shape[0], dtype=torch.long, device=query.device)
     return F.cross_entropy(logits / temperature, labels)
 
 
-def in_batch_loss(query: Tensor, documents: Tensor, temperature: float = TEMPERATURE, offset: int = 0) -> Tensor:
+def in_batch_loss(
+    query: Tensor,
+    documents: Tensor,
+    temperature: float = TEMPERATURE,
+    offset: int = 0,
+    margin: float | None = None,
+    masked: dict[str, int] | None = None,
+) -> Tensor:
     """Mean cross-entropy of each query against ALL documents; query i's positive is ``documents[offset + i]``.
 
     Every other positive of the global batch serves as a negative (docs/recipe.md §1, retrieval only).
@@ -112,6 +154,8 @@ def in_batch_loss(query: Tensor, documents: Tensor, temperature: float = TEMPERA
         documents: ``(B, d)`` the global batch's positives in rank order (from :func:`gather`).
         temperature: tau; logits are cosine / tau.
         offset: index of this rank's first positive in ``documents`` (rank * b).
+        margin, masked: false-negative masking, as in :func:`hard_negative_loss` (count key ``"in_batch"``);
+            the query's own positive is never masked.
 
     References:
         F2LLM §3; released code ``F2LLM/utils.py::inbatch_loss`` (labels = arange(b) + b * rank).
@@ -137,9 +181,16 @@ def in_batch_loss(query: Tensor, documents: Tensor, temperature: float = TEMPERA
             f"in_batch_loss: {documents.shape[0]} documents cannot hold positives "
             f"{offset}..{offset + query.shape[0] - 1}"
         )
-    logits = query @ documents.T / temperature  # (b, B)
     labels = torch.arange(offset, offset + query.shape[0], device=query.device)
-    return F.cross_entropy(logits, labels)
+    scores = query @ documents.T  # (b, B)
+    if margin is not None:
+        own = documents[labels]  # (b, d): each query's positive
+        mask = false_negatives(scores, scores.gather(1, labels[:, None]), own @ documents.T, margin)
+        mask[torch.arange(len(labels)), labels] = False
+        scores = scores.masked_fill(mask, float("-inf"))
+        if masked is not None:
+            masked["in_batch"] = masked.get("in_batch", 0) + int(mask.sum())
+    return F.cross_entropy(scores / temperature, labels)
 
 
 class _AllGather(torch.autograd.Function):
@@ -222,6 +273,7 @@ def f2llm_loss(
     family: str,
     temperature: float = TEMPERATURE,
     gather_mode: GatherMode = "autograd",
+    margin: float | None = None,
 ) -> dict[str, Tensor]:
     """F2LLM's training loss for one micro-batch from ONE source (docs/recipe.md §1a).
 
@@ -232,21 +284,26 @@ def f2llm_loss(
             :func:`minif2.schema.training_family`).
         temperature: tau (0.05 in F2LLM).
         gather_mode: how other ranks' positives join the in-batch loss (:func:`gather`).
+        margin: false-negative masking in both softmaxes (:func:`false_negatives`); ``None``: F2LLM's loss.
 
     Returns:
         ``{"loss": hard + in_batch, "hard": ..., "in_batch": ...}``; ``"in_batch"`` is ABSENT
         (not zero) for classification and clustering batches, so logs never average in fake zeros.
+        With ``margin``, also ``"masked"``: the negatives masked in this micro-batch (both softmaxes).
 
     Example:
         >>> q = torch.eye(2)
         >>> sorted(f2llm_loss(q, q, None, "clustering"))
         ['hard', 'loss']
     """
-    out = {"hard": hard_negative_loss(query, positive, negatives, temperature)}
+    masked: dict[str, int] = {}
+    out = {"hard": hard_negative_loss(query, positive, negatives, temperature, margin, masked)}
     if training_family(family) == "retrieval":
         documents, offset = gather(positive, gather_mode)
-        out["in_batch"] = in_batch_loss(query, documents, temperature, offset)
+        out["in_batch"] = in_batch_loss(query, documents, temperature, offset, margin, masked)
     out["loss"] = sum(out.values())  # type: ignore[assignment]
+    if margin is not None:
+        out["masked"] = torch.tensor(float(sum(masked.values())))
     return out
 
 
@@ -278,6 +335,8 @@ def single_softmax_loss(
     temperature: float = TEMPERATURE,
     in_batch: bool = True,
     gather_mode: GatherMode = "autograd",
+    margin: float | None = None,
+    masked: dict[str, int] | None = None,
 ) -> Tensor:
     """ONE cross-entropy per query over its positive, the hard negatives AND the batch's other documents.
 
@@ -305,12 +364,12 @@ def single_softmax_loss(
         0.0
     """
     if not in_batch:
-        return hard_negative_loss(query, positive, negatives, temperature)
+        return hard_negative_loss(query, positive, negatives, temperature, margin, masked)
     documents = positive
     if negatives is not None and negatives.shape[1] > 0:
         documents = torch.cat([positive, negatives.reshape(-1, negatives.shape[-1])])  # (b + b*n, d)
     gathered, offset = gather(documents, gather_mode)
-    return in_batch_loss(query, gathered, temperature, offset)
+    return in_batch_loss(query, gathered, temperature, offset, margin, masked)
 
 
 def _truncate(t: Tensor | None, dim: int) -> Tensor | None:
@@ -363,9 +422,11 @@ class F2LLMLoss:
 
     temperature: float = TEMPERATURE
     gather_mode: GatherMode | None = "autograd"  # None: this process only (validation)
+    false_negative_margin: float | None = None  # Qwen3-Embedding's masking; None: F2LLM's loss
 
     def __call__(self, query: Tensor, positive: Tensor, negatives: Tensor | None, family: str, batch: Any = None):
-        return f2llm_loss(query, positive, negatives, family, self.temperature, self.gather_mode)  # type: ignore[arg-type]
+        margin = self.false_negative_margin
+        return f2llm_loss(query, positive, negatives, family, self.temperature, self.gather_mode, margin)  # type: ignore[arg-type]
 
     def local(self) -> F2LLMLoss:
         """The same loss on this process's batch alone (validation runs on the main process only)."""
@@ -384,11 +445,15 @@ class SingleSoftmaxLoss:
 
     temperature: float = TEMPERATURE
     gather_mode: GatherMode | None = "autograd"
+    false_negative_margin: float | None = None  # Qwen3-Embedding's masking; None: no mask
 
     def __call__(self, query: Tensor, positive: Tensor, negatives: Tensor | None, family: str, batch: Any = None):
-        retrieval = training_family(family) == "retrieval"
-        loss = single_softmax_loss(query, positive, negatives, self.temperature, retrieval, self.gather_mode)  # type: ignore[arg-type]
-        return {"loss": loss}
+        retrieval, masked = training_family(family) == "retrieval", {}
+        margin = self.false_negative_margin
+        loss = single_softmax_loss(
+            query, positive, negatives, self.temperature, retrieval, self.gather_mode, margin, masked
+        )  # type: ignore[arg-type]
+        return {"loss": loss} if margin is None else {"loss": loss, "masked": torch.tensor(float(sum(masked.values())))}
 
     def local(self) -> SingleSoftmaxLoss:
         return replace(self, gather_mode=None)
@@ -421,6 +486,9 @@ class Matryoshka:
             cut = (_truncate(query, dim), _truncate(positive, dim), _truncate(negatives, dim))
             parts = self.base(*cut, family, batch)  # type: ignore[misc]
             for name, value in parts.items():
+                if name == "masked":  # a count, not a loss: the full dimension's
+                    out.setdefault(name, value)
+                    continue
                 out[name] = out[name] + weight * value if name in out else weight * value
             if n == 0:  # the full dimension (weight 1): what the truncated ones add is counted from here
                 full = out["loss"].detach()
@@ -438,16 +506,17 @@ def make_loss(
     mrl_dims: list[tuple[int, float]] | None = None,
     use_mrl: bool = False,
     mrl_min_dim: int = 8,
+    false_negative_margin: float | None = None,
 ) -> Any:
     """The contrastive loss object of a configuration: the form, wrapped in :class:`Matryoshka` when asked.
 
     Example:
         >>> make_loss("single", use_mrl=True)  # doctest: +ELLIPSIS
-        Matryoshka(base=SingleSoftmaxLoss(temperature=0.05, gather_mode='autograd'), min_dim=8, dims=None)
+        Matryoshka(base=SingleSoftmaxLoss(temperature=0.05, gather_mode='autograd', ...), min_dim=8, dims=None)
     """
     if form not in ("f2llm", "single"):
         raise ValueError(f"training_loss: form must be 'f2llm' or 'single', got {form!r}")
-    base = (F2LLMLoss if form == "f2llm" else SingleSoftmaxLoss)(temperature, gather_mode)
+    base = (F2LLMLoss if form == "f2llm" else SingleSoftmaxLoss)(temperature, gather_mode, false_negative_margin)
     if mrl_dims or use_mrl:
         return Matryoshka(base, mrl_min_dim, tuple(mrl_dims) if mrl_dims else None)
     return base

@@ -74,6 +74,8 @@ class TrainConfig:
     warmup_steps: int = PAPER["warmup_steps"]  # F2LLM: 500, then cosine decay
     max_grad_norm: float = PAPER["grad_clip"]  # F2LLM: clip at 1.0 (0 = no clipping)
     temperature: float = PAPER["temperature"]  # F2LLM: tau = 0.05 (sentence-transformers scale 20)
+    false_negative_margin: float | None = None  # Qwen3-Embedding: mask a negative scoring > positive + margin (0.1)
+    # or equal to the positive, in every softmax; None = F2LLM (no mask). metrics.jsonl logs "masked" per micro-batch
     # negatives per micro-batch, the one way to set them: one int for every family, or per family (a family
     # left out keeps F2LLM's); F2LLM: 7 of the 24 mined for retrieval and clustering, the 1 of classification;
     # F2LLM-v2: {clustering: 9} (sampler.NEGATIVES_PER_STEP_V2)

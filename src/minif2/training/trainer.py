@@ -178,7 +178,9 @@ def build_loss(cfg: TrainConfig, embedder: Embedder | None = None) -> Any:
     ``Distillation`` from a frozen teacher (``teacher_model_path`` with ``kd_weight > 0``). Training and
     validation call this same object, so they report the same loss for the same batch.
     """
-    loss = make_loss(cfg.loss, cfg.temperature, cfg.gather_mode, use_mrl=cfg.use_mrl, mrl_min_dim=cfg.mrl_min_dim)
+    loss = make_loss(
+        cfg.loss, cfg.temperature, cfg.gather_mode, None, cfg.use_mrl, cfg.mrl_min_dim, cfg.false_negative_margin
+    )
     if cfg.teacher_model_path is None or cfg.kd_weight <= 0:
         return loss
     template = embedder.config.query_template if embedder is not None else None
