@@ -86,12 +86,12 @@ def test_unlisted_source_falls_back_to_its_shape_with_a_warning(tmp_path, caplog
     assert out["mine"][0].task == "classification" and "not in F2LLM's dataset lists" in caplog.text
 
 
-def test_nli_default_and_qzhous_rule():
+def test_nli_default_is_f2llms_rule_and_contradictions_only_an_option():
     rows = [
         {"premise": "A dog runs.", "hypothesis": "An animal moves.", "label": "entailment"},
         {"premise": "A dog runs.", "hypothesis": "The dog is brown.", "label": "neutral"},
         {"premise": "A dog runs.", "hypothesis": "A cat sleeps.", "label": 2},
     ]
-    assert from_nli(rows, "snli")[0].negatives == ["A cat sleeps."]  # the kit's default: contradictions only
-    qzhou = from_nli(rows, "snli", include_neutral=True)[0]  # QZhou: neutral and contradiction hypotheses
-    assert sorted(qzhou.negatives) == ["A cat sleeps.", "The dog is brown."]
+    f2llm = from_nli(rows, "snli")[0]  # F2LLM's seed explainer: neutral and contradicting hypotheses
+    assert sorted(f2llm.negatives) == ["A cat sleeps.", "The dog is brown."]
+    assert from_nli(rows, "snli", include_neutral=False)[0].negatives == ["A cat sleeps."]  # the kit's option

@@ -253,6 +253,7 @@ def test_hardness_table_hand_computed():
 def test_st_kwargs_refuses_settings_where_the_rules_differ():
     with pytest.raises(ValueError, match="skip_top=5"):
         st_kwargs(MiningConfig(on_shortfall="drop"))
+    assert st_kwargs(MiningConfig(skip_order="survivors", on_shortfall="drop"))["range_min"] == 5
     kwargs = st_kwargs(MiningConfig(skip_top=0, on_shortfall="drop"))
     assert kwargs["relative_margin"] == 0.05 and kwargs["range_min"] == 0 and kwargs["num_negatives"] == 24
 
@@ -274,9 +275,10 @@ def shared_cache(tmp_path_factory):
     "rule",
     [
         dict(skip_top=0),  # both score filters on, no skip
-        dict(skip_top=5, max_score=None, relative_margin=None),
+        dict(skip_top=5, max_score=None, relative_margin=None),  # skip only
+        dict(skip_top=5, skip_order="survivors"),  # F2LLM's numbers in sentence-transformers' order
     ],
-)  # skip only
+)
 def test_negatives_equal_sentence_transformers(rule, stdlib_samples, minilm_path, shared_cache):
     from minif2.mining.mine import load_teacher
 
@@ -291,7 +293,7 @@ def test_negatives_equal_sentence_transformers(rule, stdlib_samples, minilm_path
     theirs = sentence_transformers_negatives(stdlib_samples, minilm_path, cfg, cache_folder=str(shared_cache / "st"))
     kit = {(r["query"], r["positive"]): r["negatives"] for r in ours.samples}
     assert 10 < len(kit) and kit == theirs  # same samples kept, same negatives in the same order
-    if rule["skip_top"] == 0:
+    if rule["skip_top"] == 0 or "skip_order" in rule:
         assert ours.report["shortfall"]["dropped"] > 0 and ours.report["removed"]["relative_margin"] > 0
 
 

@@ -107,6 +107,17 @@ def test_micro_batches_come_from_one_source_and_have_batch_size():
     assert Counter(src for src, _ in batches) == {k: n // 4 for k, n in SIZES.items()}
 
 
+def test_even_rule_draws_each_source_alike_whatever_its_size():
+    """QZhou's grouping: while both have batches left, the first step is "a" or "b" with probability 1/2 each,
+    not 6/7 and 1/7 as by size (chi-square over 3000 seeded epochs); every batch is still trained once."""
+    s = SourceBatchSampler({"a": 60, "b": 10}, batch_size=10, rule="even")
+    seeds = 3000
+    schedules = [s.schedule(epoch) for epoch in range(seeds)]
+    first = Counter(sch[0] for sch in schedules)
+    assert chisquare([first["a"], first["b"]], [seeds / 2, seeds / 2]).pvalue > 1e-3, first
+    assert all(Counter(sch) == {"a": 6, "b": 1} for sch in schedules[:50])
+
+
 def test_source_mix_is_proportional_to_size_at_every_step():
     """Drawing by batches LEFT gives a uniformly shuffled multiset: P(source at step t) = batches_s / total."""
     sizes = {"a": 60, "b": 30, "c": 10}  # batch 10: 6, 3, 1 batches

@@ -140,7 +140,7 @@ def test_nli_entailment_positive_contradiction_negative():
         {"premise": "A dog runs.", "hypothesis": "The dog is brown.", "label": "neutral"},
         {"premise": "No entailment here.", "hypothesis": "Whatever.", "label": 1},
     ]
-    out = from_nli(rows, "snli")
+    out = from_nli(rows, "snli", include_neutral=False)  # the kit's stricter option; the default is below
     assert [s.to_dict() for s in out] == [
         {
             "query": "A dog runs.",
@@ -151,7 +151,7 @@ def test_nli_entailment_positive_contradiction_negative():
             "instruction": instruction_for("snli"),
         }
     ]
-    assert from_nli(rows, "snli", include_neutral=True)[0].negatives == ["A cat sleeps.", "The dog is brown."]
+    assert from_nli(rows, "snli")[0].negatives == ["A cat sleeps.", "The dog is brown."]  # F2LLM's rule
 
 
 def test_sts_threshold_both_directions():

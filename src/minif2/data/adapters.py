@@ -10,7 +10,7 @@ task instruction of the source attached (queries only, docs/recipe.md §1):
 - :func:`from_classification_labels`    text -> its label's name; 1 other label as negative
 - :func:`from_classification_examples`  text -> another text of its label; 1 of another label
 - :func:`from_clustering`       text -> another text of its cluster; texts of other clusters
-- :func:`from_nli`              premise -> entailed hypothesis; contradictions (QZhou: and neutrals) as negatives
+- :func:`from_nli`              premise -> entailed hypothesis; neutral + contradicting hypotheses negatives (F2LLM)
 - :func:`from_sts`              pairs scoring >= threshold, in both directions
 
 :func:`import_jsonl` reads a JSON-lines file for any of these shapes through the
@@ -232,13 +232,14 @@ _NLI_LABELS = {
 
 
 def from_nli(
-    rows: Iterable[Row], source: str, include_neutral: bool = False, instruction: str | None = None
+    rows: Iterable[Row], source: str, include_neutral: bool = True, instruction: str | None = None
 ) -> list[Sample]:
-    """premise -> entailed hypothesis as positive, the premise's contradictions as hard negatives.
+    """premise -> entailed hypothesis as positive, its neutral and contradicting hypotheses as hard negatives.
 
-    ``include_neutral=True`` is QZhou's rule (docs/recipe.md §2): neutral AND contradicting hypotheses
-    are both hard negatives. The default, contradictions only, is the kit's (docs/recipe.md §4): a
-    neutral hypothesis may still be true of the premise.
+    The default is F2LLM's rule, as its seed explainer states it (docs/recipe.md §1: neutral OR
+    contradicting hypotheses are hard negatives). ``include_neutral=False`` keeps contradictions only,
+    the kit's stricter option (docs/recipe.md §4): a neutral hypothesis may still be true of the premise.
+    QZhou's report names NLI pairs with their labels but not how they become negatives (§2).
 
     Labels: entailment/neutral/contradiction or 0/1/2 (MNLI). Premises without an
     entailed hypothesis give no sample.

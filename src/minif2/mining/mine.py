@@ -20,16 +20,18 @@ Conventions (where the paper is silent, the kit's choice, stated once):
 - Scores are cosine similarities of the teacher's L2-normalised embeddings. "Keep
   score < 0.95 x positive" is computed sign-safely as ``score < pos - 0.05 |pos|``
   (identical for pos >= 0). Filters apply in the order skip_top, max_score,
-  relative_margin; each is credited with what it removed from the survivors of the
-  previous ones.
+  relative_margin (with ``skip_order="survivors"``: max_score, relative_margin, skip_top);
+  each is credited with what it removed from the survivors of the previous ones.
 - Fewer than ``n`` survivors: ``on_shortfall`` = ``drop`` the sample, ``keep_fewer``,
   or ``fill`` (search ranks top_k+1 .. fill_top_k with the same filters; samples still
   short are dropped, so every kept sample has exactly ``n``, as F2LLM's trainer
   expects). Counts go to the report.
 
-sentence-transformers' ``mine_hard_negatives`` skips ``range_min`` candidates AFTER its
-score filters, F2LLM skips ranks BEFORE them: the two agree when either the skip or the
-filters are off (``report.st_kwargs``). Not handled here: cross-encoder
+The paper says the top 5 are dropped and the rest filtered; read literally, ranks 1-5 of the
+retrieval go first (``skip_order="ranks"``, the default). F2LLM's seed explainer says the
+negatives were mined with sentence-transformers, whose ``mine_hard_negatives`` filters first and
+then skips ``range_min`` of the survivors (``skip_order="survivors"``, equal to it: tested). The two
+agree when either the skip or the filters are off (``report.st_kwargs``). Not handled here: cross-encoder
 rescoring, random sampling of negatives. Taught in ``notebooks/02_hard_negative_mining.ipynb``.
 """
 
@@ -70,6 +72,8 @@ class MiningConfig:
     batch_size: int = 64  # encoding batch
     top_k: int = MINING["top_k"]  # F2LLM: the teacher retrieves the top 100
     skip_top: int = MINING["skip_top"]  # F2LLM: ranks 1-5 are dropped (likely false negatives)
+    skip_order: Literal["ranks", "survivors"] = "ranks"  # the paper's sentence read two ways (docs/recipe.md §1):
+    # ranks: skip retrieval ranks 1-5, then filter (kit) | survivors: filter, then skip 5 (sentence-transformers)
     max_score: float | None = MINING["max_score"]  # F2LLM: keep score < 0.8; None turns the filter off
     relative_margin: float | None = MINING["relative_margin"]  # F2LLM: keep score < 0.95 x positive score; None: off
     num_negatives: dict[str, int] = field(
@@ -134,6 +138,7 @@ def _retrieve_and_filter(
         skip_top=cfg.skip_top,
         max_score=cfg.max_score,
         relative_margin=cfg.relative_margin,
+        skip_order=cfg.skip_order,
     )
     return indices, scores, rule
 
@@ -351,6 +356,7 @@ def cli(argv: list[str] | None = None) -> int:
         ("--teacher", str),
         ("--top-k", int),
         ("--skip-top", int),
+        ("--skip-order", str),
         ("--max-score", float),
         ("--relative-margin", float),
         ("--max-samples-per-source", int),

@@ -30,8 +30,6 @@ import numpy as np
 import pandas as pd
 import torch
 from datasets import Dataset
-from sentence_transformers import SentenceTransformer
-from sentence_transformers.util import mine_hard_negatives
 
 from minif2.model import DEFAULT_QUERY_TEMPLATE
 from minif2.schema import read_unified, training_family
@@ -242,16 +240,18 @@ def st_kwargs(cfg: Any, family: str = "retrieval", strict: bool = True) -> dict[
     """``mine_hard_negatives`` keyword arguments for a :class:`~minif2.mining.MiningConfig`.
 
     sentence-transformers drops ``range_min`` candidates AFTER removing those above
-    ``max_score`` or inside the margin; F2LLM drops ranks 1-5 BEFORE. Both are the same
-    rule when ``skip_top == 0`` or both score filters are off; ``strict`` raises
-    otherwise. ST's ``relative_margin`` m drops ``score > pos - |pos| m``: m = 1 - 0.95.
+    ``max_score`` or inside the margin (``skip_order="survivors"``); the kit's default drops
+    ranks 1-5 BEFORE. Both are the same rule when ``skip_top == 0`` or both score filters are
+    off; ``strict`` raises for the default order otherwise. ST's ``relative_margin`` m drops
+    ``score > pos - |pos| m``: m = 1 - 0.95.
     Its ``n-tuple`` output drops samples short of ``num_negatives``: ``on_shortfall="drop"``.
     """
     filters_on = cfg.max_score is not None or cfg.relative_margin is not None
-    if strict and cfg.skip_top and filters_on:
+    if strict and cfg.skip_top and filters_on and cfg.skip_order == "ranks":
         raise ValueError(
-            f"MiningConfig: skip_top={cfg.skip_top} with score filters on is F2LLM's rule, not "
-            "sentence-transformers': set skip_top=0 or max_score=relative_margin=None to compare."
+            f"MiningConfig: skip_top={cfg.skip_top} with score filters on, skipping retrieval ranks first "
+            "(skip_order='ranks'), is not sentence-transformers' order: set skip_order='survivors', skip_top=0 "
+            "or max_score=relative_margin=None to compare."
         )
     if strict and cfg.on_shortfall != "drop":
         raise ValueError(
@@ -288,6 +288,10 @@ def sentence_transformers_negatives(
     """
 
     rows = [s.to_dict() if hasattr(s, "to_dict") else dict(s) for s in samples]
+    # sentence-transformers (1.3 s to import, with peft and bitsandbytes) only when a comparison is asked for
+    from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+    from sentence_transformers.util import mine_hard_negatives  # noqa: PLC0415
+
     model = model if isinstance(model, SentenceTransformer) else SentenceTransformer(str(model), device="cpu")
     dataset = Dataset.from_dict({"query": [r["query"] for r in rows], "positive": [r["positive"] for r in rows]})
     corpus = list(dict.fromkeys([n for r in rows for n in r["negatives"]] + list(extra_corpus))) or None

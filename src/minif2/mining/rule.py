@@ -3,7 +3,8 @@
 Given each query's candidates best first (``mining/retrieve.py``), :func:`exclusion_masks` marks the
 texts that are never negatives (the positive, texts equal to it, the query's own text),
 :func:`apply_rule` drops ranks 1..``skip_top``, scores >= ``max_score`` and scores >=
-``relative_margin`` x the positive's score, counting what each filter removed, and
+``relative_margin`` x the positive's score (or, with ``skip_order="survivors"``, the filters first and
+then the first ``skip_top`` survivors, as sentence-transformers does), counting what each removed, and
 :func:`select_negatives` keeps the best ``n`` survivors. Texts count as equal under
 :func:`minif2.schema.normalize_text`.
 
@@ -19,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RuleResult", "apply_rule", "exclusion_masks", "select_negatives", "source_corpus"]
+__all__ = ["SKIP_ORDERS", "RuleResult", "apply_rule", "exclusion_masks", "select_negatives", "source_corpus"]
+
+SKIP_ORDERS = ("ranks", "survivors")  # skip retrieval ranks 1..n, then filter (kit) | filter, then skip (ST)
 
 
 @dataclass
@@ -68,6 +71,7 @@ def apply_rule(
     skip_top: int = 5,
     max_score: float | None = 0.8,
     relative_margin: float | None = 0.95,
+    skip_order: str = "ranks",
 ) -> RuleResult:
     """F2LLM's filter on retrieved candidates (``indices``/``scores`` (n, k), best first; -1 = none).
 
@@ -77,6 +81,11 @@ def apply_rule(
     [0.9 (the positive), 0.85, 0.79, 0.77, 0.5] with top_k=4, skip_top=1: the positive
     is excluded; 0.85 is rank 1 (skip_top); 0.79 >= 0.8 x 0.95 = 0.76 (margin); 0.77
     also (margin); 0.5 is rank 4 and kept.
+
+    ``skip_order="survivors"`` is sentence-transformers' order (``mine_hard_negatives``: the score
+    filters first, then ``range_min`` of the candidates they left; docs/recipe.md §1 gives both readings
+    of F2LLM's sentence). In the example 0.85 then goes to max_score, 0.79 and 0.77 to the margin, and
+    0.5, the first survivor, to the skip: nothing is kept.
     """
     removed: dict[str, int] = {}
     blocked = indices < 0
@@ -86,7 +95,9 @@ def apply_rule(
         blocked |= hit
     rank = np.cumsum(~blocked, axis=1)
     alive = ~blocked & (rank <= top_k)
-    steps: list[tuple[str, np.ndarray]] = [("skip_top", rank <= skip_top)]
+    if skip_order not in SKIP_ORDERS:
+        raise ValueError(f"apply_rule: skip_order must be one of {SKIP_ORDERS}, got {skip_order!r}")
+    steps: list[tuple[str, np.ndarray]] = [("skip_top", rank <= skip_top)] if skip_order == "ranks" else []
     if max_score is not None:
         steps.append(("max_score", scores >= max_score))
     if relative_margin is not None:
@@ -95,6 +106,10 @@ def apply_rule(
     for name, mask in steps:
         hit = alive & mask
         removed[name] = int(hit.sum())
+        alive &= ~hit
+    if skip_order == "survivors":  # the first skip_top candidates the filters left
+        hit = alive & (np.cumsum(alive, axis=1) <= skip_top)
+        removed["skip_top"] = int(hit.sum())
         alive &= ~hit
     return RuleResult(keep=alive, rank=rank, removed=removed)
 

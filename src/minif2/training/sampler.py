@@ -12,6 +12,9 @@ independently picks") is not what the code does.
   likely to the end while small ones run dry early.
 - ``rule="batches_left"`` (the kit's option): the weight is the number of batches a source has
   LEFT, so an epoch is a uniform shuffle of all batches and every source runs dry near the end.
+- ``rule="even"`` (QZhou-Embedding's data grouping, docs/recipe.md §2): every source with a batch left
+  is equally likely, whatever its size, so small sources are not drowned by large ones; a source that
+  runs dry drops out (the kit's reading: QZhou does not say what happens then).
 
 Within a source, a seeded per-epoch permutation is cut into global batches of
 ``batch_size * world_size`` consecutive indices; rank r takes the r-th slice of
@@ -60,7 +63,7 @@ __all__ = [
     "negatives_per_step",
 ]
 
-SAMPLER_RULES = ("f2llm", "batches_left")  # fixed weights (F2LLM/run.py MultiLoader) | batches left (kit option)
+SAMPLER_RULES = ("f2llm", "batches_left", "even")  # fixed weights (F2LLM/run.py) | batches left (kit) | even (QZhou)
 
 
 class SourceBatchSampler:
@@ -75,7 +78,8 @@ class SourceBatchSampler:
         drop_last: drop each source's last incomplete global batch (reported in
             :attr:`remainder` and :meth:`summary`). ``False`` (F2LLM) keeps it: short with one
             process, completed from the start of the source's epoch order with several.
-        rule: ``"f2llm"`` (fixed weights, the released code) or ``"batches_left"`` (see the module docstring).
+        rule: ``"f2llm"`` (fixed weights, the released code), ``"batches_left"`` or ``"even"`` (QZhou; see
+            the module docstring).
 
     Iteration and resumption: iterating to the end moves the sampler to the next epoch;
     :meth:`set_epoch` jumps to an epoch's start unless the sampler is already in it (as
@@ -166,7 +170,8 @@ class SourceBatchSampler:
 
         ``f2llm``: the loop of ``MultiLoader.__iter__`` (``F2LLM/run.py``, docs/recipe.md §1a) with
         weights fixed at each source's batch count; a draw of a source with no batch left removes it
-        and yields no step. ``batches_left``: weights = batches left; a source at zero drops out.
+        and yields no step. ``batches_left``: weights = batches left; ``even``: equal weights (QZhou);
+        in both a source at zero drops out.
         Sources with no batch at all are left out (F2LLM's loop would fail on an empty loader).
         """
         epoch = self.epoch if epoch is None else epoch
@@ -187,7 +192,8 @@ class SourceBatchSampler:
             return order
         while left:
             names = list(left)
-            source = rng.choices(names, weights=[left[s] for s in names])[0]
+            weights = [left[s] for s in names] if self.rule == "batches_left" else None  # None: uniform (even)
+            source = rng.choices(names, weights=weights)[0]
             order.append(source)
             left[source] -= 1
             if left[source] == 0:

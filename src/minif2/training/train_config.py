@@ -36,7 +36,7 @@ __all__ = ["OPTION_FLAGS", "TrainConfig", "check_config", "parse_config"]
 
 Mode = Literal["full", "lora", "qlora"]
 Backend = Literal["single", "deepspeed"]
-SamplerRule = Literal["f2llm", "batches_left"]
+SamplerRule = Literal["f2llm", "batches_left", "even"]
 Schedule = Literal["cosine", "constant_with_warmup"]
 KDMode = Literal["auto", "embeddings", "similarity"]
 
@@ -80,7 +80,9 @@ class TrainConfig:
     # left out keeps F2LLM's); F2LLM: 7 of the 24 mined for retrieval and clustering, the 1 of classification;
     # F2LLM-v2: {clustering: 9} (sampler.NEGATIVES_PER_STEP_V2)
     num_negatives: int | dict[str, int] = field(default_factory=lambda: dict(NEGATIVES_PER_STEP))
-    sampler_rule: SamplerRule = "f2llm"  # f2llm: fixed weights (F2LLM/run.py MultiLoader) | batches_left (kit)
+    sampler_rule: SamplerRule = (
+        "f2llm"  # f2llm: fixed weights (F2LLM/run.py MultiLoader) | batches_left (kit) | even (QZhou)
+    )
     drop_last: bool = False  # F2LLM keeps each source's last, partial batch; True drops it (kit option)
     gather_mode: GatherMode = "autograd"  # autograd (kit) | no_grad | detached (F2LLM code), see losses.gather
     validation_fraction: float = 0.01  # F2LLM: 1 % per source, seed 0
