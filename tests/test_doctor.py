@@ -16,8 +16,9 @@ from minif2 import Embedder
 from minif2.config import InputError
 from minif2.data.task_folders import write_task_folder
 from minif2.evaluation import doctor
-from minif2.evaluation.doctor import DoctorConfig, diagnose, format_table
+from minif2.evaluation.doctor import DoctorConfig, describe_changes, diagnose, format_table
 from minif2.evaluation.evaluate import EvalConfig, evaluate_models
+from minif2.evaluation.intervals import paired_interval
 from minif2.evaluation.mteb_model import MtebEmbedder
 from minif2.evaluation.mteb_tasks import load_local_task
 
@@ -50,6 +51,16 @@ def test_baseline_row_equals_evaluate_models(task: Path, tiny_qwen3_path: Path, 
     assert off["delta"] == pytest.approx(off["main_score"] - baseline["main_score"])
     assert off["main_score"] != baseline["main_score"]  # the instruction really reached the queries
     assert (tmp_path / "doctor.csv").is_file()
+    # the change's interval is the paired bootstrap of the per-query scores, the same rows for both
+    unprompted = evaluate_models(
+        [str(tiny_qwen3_path)], str(task), cfg=EvalConfig(use_cache=False, plot=False, instructions=False)
+    )
+    (ref,), (other,) = reference.attrs["row_scores"].values(), unprompted.attrs["row_scores"].values()
+    gain, low, high = paired_interval(ref, other, seed=42)
+    assert (off["delta_low"], off["delta_high"]) == pytest.approx((low, high), abs=1e-9) and low < high
+    assert off["delta"] == pytest.approx(gain, abs=1e-4)  # mteb rounds its main score to 5 places
+    assert (baseline["delta_low"], baseline["delta_high"]) == (0.0, 0.0)
+    assert describe_changes(table).startswith("ToyRetrieval: ")
 
 
 def _forward_spy(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:

@@ -283,6 +283,11 @@ def test_hub_suites_resolve_offline() -> None:
         resolve_tasks("NoSuchTask")
 
 
+def test_comma_joined_task_folders_resolve_to_those_tasks_in_order(task_root: Path) -> None:
+    spec = f"{task_root / 'sts'}, {task_root / 'clu'}"
+    assert [t.metadata.name for t in resolve_tasks(spec)] == ["ToySTS", "ToyClustering"]
+
+
 def test_main_writes_table_averages_paper_numbers_and_plot(
     task_root: Path, tmp_path: Path, tiny_qwen3_path: Path, perturbed_qwen3: Path
 ) -> None:

@@ -444,3 +444,17 @@ def test_a_planted_duplicate_and_a_too_close_negative_leave_the_softmax():
     assert inb.item() == pytest.approx(0.0, abs=1e-12) and counts == {"hard": 2, "in_batch": 2}
     parts = f2llm_loss(q, p, n, "retrieval", tau, margin=0.1)
     assert parts["masked"].item() == 4 and parts["loss"].item() == pytest.approx(hard.item() + inb.item())
+
+
+def test_layer_matryoshka_is_the_mean_over_exits_as_ml_embed() -> None:
+    """ML-Embed's loop divides (in-batch + hard + kd) summed over exits by the number of exits: equal weights."""
+    from minif2.training.losses import F2LLMLoss, LayerMatryoshka, mll_exit_layers
+
+    torch.manual_seed(0)
+    q, p, n = (F.normalize(torch.randn(*shape), dim=-1) for shape in [(4, 3, 8), (4, 3, 8), (4, 2, 3, 8)])
+    parts = LayerMatryoshka(F2LLMLoss())(q, p, n, "retrieval")
+    per_exit = [f2llm_loss(q[:, e], p[:, e], n[:, :, e], "retrieval") for e in range(3)]
+    for name in ("hard", "in_batch", "loss"):
+        by_hand = (per_exit[0][name] + per_exit[1][name] + per_exit[2][name]) / 3
+        assert float(parts[name]) == pytest.approx(float(by_hand), rel=1e-6), name
+    assert mll_exit_layers(28) == [28, 24, 16, 8, 4, 2, 1] and mll_exit_layers(48)[:2] == [48, 40]

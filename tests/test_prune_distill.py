@@ -168,3 +168,21 @@ def test_course_base_asset_is_smollm2s_first_four_layers(smollm2_path):
         torch.testing.assert_close(pruned.layers[3].state_dict()[name], value)
     torch.testing.assert_close(pruned.norm.weight, full.norm.weight)
     assert Embedder.from_pretrained("smollm2-4l").pooling == "mean"
+
+
+def test_an_mll_exit_is_the_model_pruned_to_that_layer(tmp_path, tiny_qwen3_path):
+    """ML-Embed's exit at layer k (its states through the final norm, pooled) is what `minif2 prune --num-layers k`
+    makes of the same weights: so an MLL-trained model is cut at an exit without retraining."""
+    full = Embedder.from_pretrained(str(tiny_qwen3_path), pooling="mean")
+    main(PruneConfig(model=str(tiny_qwen3_path), out_dir=str(tmp_path / "cut"), num_layers=1, pooling="mean"))
+    cut = Embedder.from_pretrained(str(tmp_path / "cut"))
+    ids = full.tokenize(TEXTS)
+    full.exit_layers = [2, 1]
+    with torch.no_grad():
+        exits = full(ids["input_ids"], ids["attention_mask"])  # (batch, exits, dim)
+        whole = full.encode(TEXTS, convert_to_tensor=True)  # encode ignores the exits: the full model
+        alone = cut(ids["input_ids"], ids["attention_mask"])
+    assert exits.shape == (len(TEXTS), 2, full.dim) and full.exit_layers == [2, 1]
+    torch.testing.assert_close(exits[:, 0], whole, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(exits[:, 1], alone, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(exits[:, 0], exits[:, 1], atol=1e-3)  # two different models

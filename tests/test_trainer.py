@@ -441,8 +441,9 @@ def _qwen3_linears(config) -> list[tuple[int, int]]:
         {"use_mrl": True},
         {"teacher_model_path": "minilm", "kd_mode": "similarity"},
         {"false_negative_margin": 0.1},
+        {"use_mll": True, "teacher_model_path": "minilm", "kd_mode": "similarity"},
     ],
-    ids=["f2llm", "single", "mrl", "kd", "masked"],
+    ids=["f2llm", "single", "mrl", "kd", "masked", "mll-kd"],
 )
 def test_validation_reports_the_training_loss_on_the_same_batch(
     train_config, data_dir: Path, tmp_path: Path, option
@@ -471,6 +472,31 @@ def test_validation_reports_the_training_loss_on_the_same_batch(
             assert validation[source][name] == pytest.approx(value, rel=1e-5, abs=1e-6), (source, name)
     assert ("kd" in training) == ("teacher_model_path" in option) and ("mrl" in training) == ("use_mrl" in option)
     assert ("masked" in training) == ("false_negative_margin" in option)
+    assert q.dim() == (3 if "use_mll" in option else 2)  # (batch, exits, dim) with use_mll
+
+
+def test_mll_trains_at_every_exit_and_saves_an_ordinary_model(train_config, data_dir: Path, tmp_path: Path) -> None:
+    """use_mll: the model returns ML-Embed's exits while it trains; the saved model is the full one, as without."""
+    from minif2.model import Embedder
+    from minif2.training.backends import build_embedder
+
+    cfg = train_config(data_dir, tmp_path / "run", use_mll=True, max_steps=2)
+    assert build_embedder(cfg).exit_layers == [2, 1]  # tiny-qwen3 has 2 layers: the last first, as ML-Embed
+    final = train(cfg)
+    saved = Embedder.from_pretrained(str(final))
+    assert saved.exit_layers is None and saved.encode(["a text"]).shape == (1, saved.dim)
+    import warnings
+
+    from minif2.training.prune import PruneConfig
+    from minif2.training.prune import main as prune
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # cutting at an exit (layer 1) says nothing
+        prune(PruneConfig(model=str(final), out_dir=str(tmp_path / "exit-1"), num_layers=1, pooling=None))
+    with pytest.warns(UserWarning, match="not one of them"):  # the second layer alone was never an exit
+        prune(PruneConfig(model=str(final), out_dir=str(tmp_path / "odd"), keep_layers=[1], pooling=None))
+    with pytest.raises(ValueError, match="use_mll.*grad_cache_chunk_size"):
+        train(train_config(data_dir, tmp_path / "other", use_mll=True, grad_cache_chunk_size=2))
 
 
 def test_a_crash_while_saving_keeps_the_previous_final_model(

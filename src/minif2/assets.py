@@ -41,6 +41,7 @@ __all__ = [
     "ModelAsset",
     "cache_dir",
     "decoder_layers",
+    "final_norm",
     "is_hub_id",
     "list_assets",
     "prune_layers",
@@ -186,6 +187,20 @@ def decoder_layers(backbone: nn.Module) -> nn.ModuleList:
     if not isinstance(layers, nn.ModuleList):
         raise ValueError(f"{type(backbone).__name__}: no .layers ModuleList; pruning supports Llama-style decoders")
     return layers
+
+
+def final_norm(backbone: nn.Module) -> nn.Module:
+    """The norm a Llama-style decoder applies after its last block (``.norm``), under a LoRA wrapper too.
+
+    ML-Embed's exits pass an earlier block's states through it (``ML-Embed/model.py``), as a depth-pruned
+    model does (:func:`prune_layers` keeps it), so an exit at layer k is the k-layer model.
+    """
+    base = backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone  # peft
+    base = base if hasattr(base, "norm") else getattr(base, "model", base)  # a *ForCausalLM wraps .model
+    norm = getattr(base, "norm", None)
+    if not isinstance(norm, nn.Module):
+        raise ValueError(f"{type(backbone).__name__}: no final .norm; exit layers need a Llama-style decoder")
+    return norm
 
 
 def prune_layers(backbone: nn.Module, keep: Sequence[int]) -> nn.Module:

@@ -7,6 +7,7 @@
 - :func:`ensure_step`: builds what an earlier notebook would have left in the run folder,
   so that any notebook runs alone (one call instead of a pasted block per notebook).
 - :func:`check` / :func:`load_solutions`: the exercises' convention (below).
+- :func:`measured`: a figure from another run (``benchmarks/measured/``), for cells that label it as such.
 
 Exercises, the same in every notebook: the set-up cell sets ``answer_1 = answer_2 = ... = None``
 (and, with ``solutions=True``, loads the teacher's answers); the student writes ``answer_N = ...``
@@ -20,6 +21,7 @@ This module orchestrates the stages for the notebooks; no stage imports it.
 
 from __future__ import annotations
 
+import json
 import math
 import runpy
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from minif2.mining import main as mine
 from minif2.model import EMBEDDER_FILE
 from minif2.training import TrainConfig, train
 
-__all__ = ["STEPS", "RunPaths", "check", "ensure_step", "load_solutions", "run_paths"]
+__all__ = ["STEPS", "RunPaths", "check", "ensure_step", "load_solutions", "measured", "run_paths"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,16 @@ def run_paths(run_dir: str | Path = "runs/latest") -> RunPaths:
         path = repo_root() / path
     path.mkdir(parents=True, exist_ok=True)
     return RunPaths(path)
+
+
+def measured(name: str) -> dict[str, Any] | None:
+    """A figure measured on another run: ``benchmarks/measured/<name>`` (JSON) of the repository, or None
+    (with a line saying so) where the clone does not have it. Notebooks print these labelled as another run's."""
+    path = repo_root() / "benchmarks" / "measured" / name
+    if not path.is_file():
+        print(f"(not in this copy of the kit: {path})")
+        return None
+    return json.loads(path.read_text())
 
 
 def _equal(answer: Any, expected: Any, rel_tol: float) -> bool:

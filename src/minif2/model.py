@@ -34,7 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from minif2.assets import MODEL_ASSETS, AssetError, resolve_model
+from minif2.assets import MODEL_ASSETS, AssetError, final_norm, resolve_model
 from minif2.attention import FLASH, Attention, choose_attention
 from minif2.model_card import write_model_card
 from minif2.pooling import Pooling, mark_instructions, pool
@@ -147,6 +147,9 @@ class Embedder(nn.Module):
         self.config = config
         self.source = source  # the resolved folder or hub id the weights came from
         self.head: nn.Linear | None = None  # a Dense layer after pooling (training/head.py), or none
+        # training with use_mll only: forward returns (batch, exits, dim), one embedding per exit layer
+        # (ML-Embed, training/losses.py::LayerMatryoshka); never saved, and encode() ignores it
+        self.exit_layers: list[int] | None = None
 
     # ----------------------------------------------------------------- loading
     @classmethod
@@ -277,8 +280,19 @@ class Embedder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token ids -> (batch, dim) embeddings, with gradients (the trainer's entry point)."""
         attend = (attention_mask > 0).to(attention_mask.dtype)  # instruction tokens (2) are attended
-        out = self.backbone(input_ids=input_ids, **self._attention_inputs(attend))
-        emb = pool(out.last_hidden_state, attention_mask, self.pooling).float()
+        exits = self.exit_layers
+        out = self.backbone(
+            input_ids=input_ids, output_hidden_states=exits is not None, **self._attention_inputs(attend)
+        )
+        if exits is None:
+            return self._finish(pool(out.last_hidden_state, attention_mask, self.pooling))
+        last = len(out.hidden_states) - 1  # hidden_states[0] is the token embeddings; [last] is already normed
+        states = [out.hidden_states[k] if k == last else final_norm(self.backbone)(out.hidden_states[k]) for k in exits]
+        return torch.stack([self._finish(pool(h, attention_mask, self.pooling)) for h in states], dim=1)
+
+    def _finish(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled states -> the embedding: the Dense head if any, then L2 normalisation if configured."""
+        emb = pooled.float()
         if self.head is not None:
             emb = self.head(emb)
         return nn.functional.normalize(emb, dim=-1) if self.config.normalize else emb
@@ -309,13 +323,16 @@ class Embedder(nn.Module):
             raise TypeError("encode() takes a list of texts, not one string")
         texts = self.format_queries(texts, instruction)
         order = np.argsort([-len(t) for t in texts], kind="stable")
-        was_training = self.training
+        was_training, exits, self.exit_layers = self.training, self.exit_layers, None  # the full model only
         self.eval()
         chunks: list[torch.Tensor] = []
         show = len(texts) > 4 * batch_size if show_progress_bar is None else show_progress_bar
-        for start in tqdm(range(0, len(texts), batch_size), desc="encode", disable=not show, unit="batch"):
-            chunks.append(self.embed([texts[i] for i in order[start : start + batch_size]]).cpu())
-        self.train(was_training)
+        try:
+            for start in tqdm(range(0, len(texts), batch_size), desc="encode", disable=not show, unit="batch"):
+                chunks.append(self.embed([texts[i] for i in order[start : start + batch_size]]).cpu())
+        finally:
+            self.train(was_training)
+            self.exit_layers = exits
         out = torch.cat(chunks) if chunks else torch.empty(0, self.dim)
         out = out[torch.from_numpy(np.argsort(order, kind="stable"))].float()
         return out if convert_to_tensor else out.numpy()

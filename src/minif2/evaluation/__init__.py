@@ -15,7 +15,7 @@ taught in ``notebooks/04_mteb_scoring.ipynb``.
 
 from __future__ import annotations
 
-from minif2.evaluation.doctor import DoctorConfig, diagnose
+from minif2.evaluation.doctor import DoctorConfig, describe_changes, diagnose, format_table, plot_changes
 from minif2.evaluation.evaluate import (
     FAST_SUITE,
     EvalConfig,
@@ -41,6 +41,7 @@ from minif2.evaluation.report import (
     category_averages,
     describe_gains,
     paper_comparison,
+    plot_depth_and_width,
     plot_scores,
     plot_scores_by_dimension,
 )
@@ -62,7 +63,10 @@ __all__ = [
     "category_averages",
     "describe_gains",
     "cli",
+    "describe_changes",
     "diagnose",
+    "format_table",
+    "plot_changes",
     "evaluate_models",
     "load_local_task",
     "load_local_tasks",
@@ -74,6 +78,7 @@ __all__ = [
     "paired_interval",
     "paper_comparison",
     "plot_scores",
+    "plot_depth_and_width",
     "plot_scores_by_dimension",
     "resolve_tasks",
     "retrieval_score",

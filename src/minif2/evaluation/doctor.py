@@ -14,19 +14,21 @@ the same settings), then once per changed setting:
 - ``pooling``: ``last`` | ``mean`` | ``mean-text`` (mean over the text without its instruction, GritLM);
 - ``max_length_tokens``, ``torch_dtype`` (``float32`` | ``bfloat16``), ``batch_size``.
 
-It prints one row per (setting, value, task): the score, its change from the baseline, and a
+It prints one row per (setting, value, task): the score, its change from the baseline with the
+95 % paired-bootstrap interval of that change (same rows, ``delta_low`` / ``delta_high``), and a
 ``*`` where the value differs from the model's saved configuration (``minif2_embedder.json``; for
 a folder without one, what :meth:`Embedder.from_pretrained` chooses). Extra columns of the
 results table (e.g. confidence intervals) pass through. mteb's result cache is off: a batch-size
 variant has the baseline's cache identity, so a cache would hand it the baseline's score.
 
-This module changes no model and trains nothing. Described in docs/recipe.md §1c; not yet taught in a
-notebook (it belongs beside ``notebooks/04_mteb_scoring.ipynb``).
+This module changes no model and trains nothing. Described in docs/recipe.md §1c; taught in
+``notebooks/04_mteb_scoring.ipynb`` (section 9).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -37,17 +39,29 @@ from tokenizers import processors
 
 from minif2.config import InputError, load_config
 from minif2.evaluation.evaluate import EvalConfig, evaluate_models, model_label
+from minif2.evaluation.intervals import paired_interval
 from minif2.evaluation.mteb_model import MtebEmbedder
 from minif2.evaluation.report import RESULT_COLUMNS
 from minif2.model import Embedder, TorchDtype
 
-__all__ = ["CHECKS", "DoctorConfig", "Variant", "cli", "diagnose", "format_table", "main", "variants"]
+__all__ = [
+    "CHECKS",
+    "DoctorConfig",
+    "Variant",
+    "cli",
+    "describe_changes",
+    "diagnose",
+    "format_table",
+    "main",
+    "plot_changes",
+    "variants",
+]
 
 Check = Literal[
     "instructions", "padding_side", "append_eos", "pooling", "max_length_tokens", "torch_dtype", "batch_size"
 ]
 CHECKS = get_args(Check)
-DOCTOR_COLUMNS = ["setting", "value", "saved", "main_score", "delta", "differs_from_saved"]
+DOCTOR_COLUMNS = ["setting", "value", "saved", "main_score", "delta", "delta_low", "delta_high", "differs_from_saved"]
 
 
 @dataclass
@@ -174,6 +188,18 @@ def _rows(table: pd.DataFrame, setting: str, value: Any, saved: Any, differs: bo
     return table.assign(setting=setting, value=str(value), saved=str(saved), differs_from_saved=differs)
 
 
+def _paired_deltas(baseline: pd.DataFrame, table: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """``table`` with the 95 % paired-bootstrap interval of each task's change from the baseline
+    (``delta_low``, ``delta_high``): both scored on the same rows, so a row's difficulty cancels."""
+    ref = {task: rows for (_, task), rows in baseline.attrs.get("row_scores", {}).items()}
+    own = {task: rows for (_, task), rows in table.attrs.get("row_scores", {}).items()}
+    bounds = [
+        paired_interval(ref[t], own[t], seed)[1:] if ref.get(t) and own.get(t) else (math.nan, math.nan)
+        for t in table["task"]
+    ]
+    return table.assign(delta_low=[b[0] for b in bounds], delta_high=[b[1] for b in bounds])
+
+
 def diagnose(cfg: DoctorConfig) -> pd.DataFrame:
     """The doctor's table: the baseline (``evaluate_models`` as configured), then one row per variant and task."""
     saved_model = Embedder.from_pretrained(cfg.model)
@@ -185,7 +211,15 @@ def diagnose(cfg: DoctorConfig) -> pd.DataFrame:
     baseline = evaluate_models([wrapped], cfg.tasks, cfg=_eval_config(cfg))  # exactly what `minif2 eval` does
     del wrapped
     changed = [f"{k}={evaluated[k]}" for k in CHECKS if evaluated[k] != saved[k] and k != "batch_size"]
-    tables = [_rows(baseline, "baseline", ", ".join(changed) or "as saved", "", bool(changed))]
+    tables = [
+        _rows(
+            baseline.assign(delta_low=0.0, delta_high=0.0),
+            "baseline",
+            ", ".join(changed) or "as saved",
+            "",
+            bool(changed),
+        )
+    ]
     for variant in variants(evaluated, cfg):
         model = build_model(cfg.model, evaluated, variant)
         batch = variant.value if variant.setting == "batch_size" else None
@@ -194,6 +228,7 @@ def diagnose(cfg: DoctorConfig) -> pd.DataFrame:
         if variant.setting == "max_length_tokens" and model.model.config.max_length_tokens != variant.value:
             shown = f"{variant.value} (capped at {model.model.config.max_length_tokens})"  # the model's positions
         differs = variant.value != saved[variant.setting] and variant.setting != "batch_size"
+        table = _paired_deltas(baseline, table, cfg.seed)
         tables.append(_rows(table, variant.setting, shown, saved[variant.setting], differs))
     out = pd.concat(tables, ignore_index=True)
     reference = baseline.set_index("task")["main_score"]
@@ -217,11 +252,57 @@ def format_table(table: pd.DataFrame) -> str:
     return shown.to_string(index=False)
 
 
+def describe_changes(table: pd.DataFrame) -> str:
+    """The doctor's verdict in words, computed from its table: per task, the settings whose change moved
+    the score beyond its paired interval (largest first), and how many stayed within noise.
+
+    >>> t = pd.DataFrame({"task": ["T"] * 3, "setting": ["baseline", "instructions", "batch_size"],
+    ...                   "value": ["as saved", "off", "1"], "delta": [0.0, -0.2, 0.001],
+    ...                   "delta_low": [0.0, -0.25, -0.002], "delta_high": [0.0, -0.15, 0.004]})
+    >>> print(describe_changes(t))
+    T: instructions=off moves the score -0.200 [-0.250, -0.150]; 1 other setting within noise (interval holds 0)
+    """
+    lines = []
+    for task, rows in table[table["setting"] != "baseline"].groupby("task", sort=False):
+        moved = rows[(rows["delta_low"] > 0) | (rows["delta_high"] < 0)]
+        moved = moved.reindex(moved["delta"].abs().sort_values(ascending=False).index)
+        said = "; ".join(
+            f"{r.setting}={r.value} moves the score {r.delta:+.3f} [{r.delta_low:+.3f}, {r.delta_high:+.3f}]"
+            for r in moved.itertuples()
+        )
+        rest = len(rows) - len(moved)
+        noise = f"{rest} other setting{'s' if rest != 1 else ''} within noise (interval holds 0)"
+        lines.append(f"{task}: {said + '; ' if said else 'no setting moves the score beyond noise; '}{noise}")
+    return "\n".join(lines)
+
+
+def plot_changes(table: pd.DataFrame, task: str | None = None) -> Any:
+    """One task's changes from the baseline as horizontal bars with their paired 95 % intervals."""
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - plotting only when asked
+
+    task = task or table["task"].iloc[0]
+    rows = table[(table["task"] == task) & (table["setting"] != "baseline")].iloc[::-1]
+    labels = [f"{r.setting}={r.value}" for r in rows.itertuples()]
+    errors = [(rows["delta"] - rows["delta_low"]).clip(lower=0), (rows["delta_high"] - rows["delta"]).clip(lower=0)]
+    fig, ax = plt.subplots(figsize=(7.0, 0.45 * len(rows) + 1.4))
+    colors = [
+        "tab:red" if h < 0 else "tab:green" if lo > 0 else "tab:gray"
+        for lo, h in zip(rows["delta_low"], rows["delta_high"])
+    ]
+    ax.barh(labels, rows["delta"], xerr=errors, color=colors, capsize=3)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("change in main score from the baseline (95 % paired interval)")
+    ax.set_title(f"minif2 doctor: {task}, one setting changed at a time")
+    fig.tight_layout()
+    return fig
+
+
 def main(cfg: DoctorConfig) -> pd.DataFrame:
     """Run :func:`diagnose`, print the table, write ``<out_dir>/doctor.csv``."""
     table = diagnose(cfg)
     print(format_table(table))
     print("* = differs from the model's saved configuration; delta = score - baseline score (mteb scale 0-1)")
+    print(describe_changes(table))
     if cfg.out_dir:
         Path(cfg.out_dir).mkdir(parents=True, exist_ok=True)
         table.to_csv(Path(cfg.out_dir) / "doctor.csv", index=False)

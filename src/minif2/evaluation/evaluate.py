@@ -84,7 +84,7 @@ class EvalConfig:
     )  # asset names, folders, hub ids
     labels: list[str] = field(default_factory=list)  # display names in the same order; empty = from the model names
     tasks: str = (
-        "runs/latest/data/eval_tasks"  # task folder(s), "MTEB(eng, v2)" (the paper's 41 tasks), "fast", or "A,B,C"
+        "runs/latest/data/eval_tasks"  # task folder(s), "dirA,dirB", "MTEB(eng, v2)" (the paper's 41), "fast", "A,B,C"
     )
     out_dir: str = "runs/latest/eval"
     batch_size: int = 32  # texts per forward pass
@@ -115,8 +115,14 @@ def model_label(model: str) -> str:
 
 
 def resolve_tasks(spec: str, seed: int = 42, max_rows: int | None = None) -> list[Any]:
-    """A task spec -> FRESH mteb task objects (build them again for every model: mteb seeds tasks once)."""
+    """A task spec -> FRESH mteb task objects (build them again for every model: mteb seeds tasks once).
 
+    ``spec``: a task folder or a folder of task folders; several such folders joined by commas; ``fast``;
+    an mteb benchmark name; or mteb task names joined by commas.
+    """
+    folders = [part.strip() for part in spec.split(",")]
+    if len(folders) > 1 and all(Path(folder).exists() for folder in folders):
+        return [task for folder in folders for task in load_local_tasks(folder, seed=seed, max_rows=max_rows)]
     if Path(spec).exists() or os.sep in spec:
         return load_local_tasks(spec, seed=seed, max_rows=max_rows)
     if spec == "fast":

@@ -27,6 +27,7 @@ from minif2.config import MTEB_ENG_V2, MTEB_F2LLM_4B_BY_TYPE
 from minif2.schema import MTEB_TASK_TYPES
 
 __all__ = [
+    "plot_depth_and_width",
     "PAPER_MTEB_ENG_V2",
     "GAIN_COLUMNS",
     "RESULT_COLUMNS",
@@ -150,6 +151,34 @@ def plot_scores_by_dimension(results: pd.DataFrame, path: str | Path | None = No
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
+    return fig
+
+
+def plot_depth_and_width(results: pd.DataFrame, title: str | None = None) -> Any:
+    """ML-Embed's 2-D trade-off: main score (x100) against the dimensions kept, one line per depth (``layers``),
+    one panel per ``recipe`` (e.g. MRL-trained and cut after training vs trained with ``use_mll``).
+
+    ``results``: :func:`~minif2.evaluation.evaluate.scores_by_dimension`'s table with ``recipe`` and ``layers``
+    columns added; an ``encode_s`` column, if present, goes into the legend (the cost of each depth).
+    """
+    recipes = list(dict.fromkeys(results["recipe"]))
+    fig, axes = plt.subplots(1, len(recipes), figsize=(5.2 * len(recipes), 4.2), sharey=True, squeeze=False)
+    for ax, recipe in zip(axes[0], recipes, strict=True):
+        own = results[results["recipe"] == recipe]
+        for layers, rows in own.groupby("layers", sort=False):
+            line = rows.groupby("dim")["main_score"].mean().sort_index() * 100
+            cost = f", encode {rows['encode_s'].iloc[0]:.1f} s" if "encode_s" in rows else ""
+            ax.plot(line.index, line.values, marker="o", label=f"{layers} layers{cost}")
+        ax.set_xscale("log", base=2)
+        dims = sorted(own["dim"].unique())
+        ax.set_xticks(dims, [str(d) for d in dims], rotation=45)
+        ax.set_xlabel("dimensions kept (first d, re-normalised)")
+        ax.set_title(recipe, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel(f"mean main score over {results['task'].nunique()} task(s) (x100)")
+    fig.suptitle(title or "Score against depth and width")
+    fig.tight_layout()
     return fig
 
 

@@ -28,15 +28,19 @@ from minif2.training.distill import Distillation, Teacher
 from minif2.training.grad_cache import SavedTensorMeter, cached_embed
 from minif2.training.losses import (
     F2LLMLoss,
+    LayerMatryoshka,
     Matryoshka,
     SingleSoftmaxLoss,
     f2llm_loss,
     hard_negative_loss,
     in_batch_loss,
     matryoshka_dims,
+    mll_exit_layers,
     single_softmax_loss,
 )
 from minif2.training.merge import MergeConfig
+from minif2.training.prune import PruneConfig
+from minif2.training.prune import main as prune_model
 from minif2.training.sampler import SourceBatchSampler, load_training_data, negatives_for_step
 from minif2.training.trainer import TrainConfig, build_loss, cli, train, validation_losses
 
@@ -45,8 +49,10 @@ main = train  # every stage package's `main(cfg)` (the house rules); the functio
 __all__ = [
     "Distillation",
     "F2LLMLoss",
+    "LayerMatryoshka",
     "Matryoshka",
     "MergeConfig",
+    "PruneConfig",
     "SavedTensorMeter",
     "SingleSoftmaxLoss",
     "SourceBatchSampler",
@@ -61,8 +67,10 @@ __all__ = [
     "load_training_data",
     "main",
     "matryoshka_dims",
+    "mll_exit_layers",
     "negatives_for_step",
     "plot_loss_curve",
+    "prune_model",
     "read_metrics",
     "single_softmax_loss",
     "train",

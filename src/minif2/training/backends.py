@@ -29,10 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup
 
+from minif2.assets import final_norm
 from minif2.config import CONFIG_ROOT
 from minif2.model import Embedder
+from minif2.training.losses import mll_exit_layers
 from minif2.training.prune import train_top_layers
 
 __all__ = ["DeepSpeedBackend", "SingleBackend", "build_embedder", "build_optimizer", "make_backend"]
@@ -48,7 +49,10 @@ def use_bf16(precision: str) -> bool:
 
 
 def build_embedder(cfg: Any, source: str | None = None) -> Embedder:
-    """Load ``cfg.model`` (or a checkpoint's ``source``) in the configured mode: full, lora or qlora."""
+    """Load ``cfg.model`` (or a checkpoint's ``source``) in the configured mode: full, lora or qlora.
+
+    With ``use_mll`` the model returns ML-Embed's exit layers' embeddings while it trains (``Embedder.exit_layers``).
+    """
     if cfg.mode not in ("full", "lora", "qlora"):
         raise ValueError(f"train config field 'mode' must be 'full', 'lora' or 'qlora', got {cfg.mode!r}")
     bf16 = use_bf16(cfg.precision)
@@ -78,6 +82,9 @@ def build_embedder(cfg: Any, source: str | None = None) -> Embedder:
         emb.add_lora(
             r=cfg.lora_r, alpha=cfg.lora_alpha, dropout=cfg.lora_dropout, target_modules=cfg.lora_target_modules
         )
+    if getattr(cfg, "use_mll", False):  # ML-Embed: forward returns one embedding per exit layer while training
+        final_norm(emb.backbone)  # refuse a model without one, before the first step
+        emb.exit_layers = mll_exit_layers(emb.backbone.config.num_hidden_layers)
     return emb
 
 
@@ -87,6 +94,9 @@ def build_optimizer(model: torch.nn.Module, cfg: Any, total_steps: int) -> tuple
     ``cfg.lr_schedule = "constant_with_warmup"`` (F2LLM-v2's ``scheduler_type`` option, docs/recipe.md §1b)
     keeps the learning rate flat after the warm-up instead.
     """
+
+    # transformers' schedules import its trainer utilities, peft and bitsandbytes: only when a run trains
+    from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_with_warmup  # noqa: PLC0415
 
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:

@@ -47,9 +47,12 @@ __all__ = [
     "single_softmax_loss",
     "training_loss",
     "F2LLMLoss",
+    "LayerMatryoshka",
+    "MLL_EXITS",
     "Matryoshka",
     "SingleSoftmaxLoss",
     "make_loss",
+    "mll_exit_layers",
 ]
 
 GatherMode = Literal["autograd", "no_grad", "detached"]
@@ -496,6 +499,54 @@ class Matryoshka:
         return out
 
     def local(self) -> Matryoshka:
+        return replace(self, base=self.base.local())
+
+
+MLL_EXITS = (1, 2, 4, 8, 16, 24, 32, 40, 48)  # ML-Embed/model.py: the exit layers (0 is the token embeddings)
+
+
+def mll_exit_layers(num_layers: int) -> list[int]:
+    """ML-Embed's exit layers for a model of ``num_layers`` blocks: those of :data:`MLL_EXITS` within the
+    model, and the last; the last first, as the released code orders them (``ML-Embed/model.py``).
+
+    Example:
+        >>> mll_exit_layers(30), mll_exit_layers(4), mll_exit_layers(1)
+        ([30, 24, 16, 8, 4, 2, 1], [4, 2, 1], [1])
+    """
+    exits = [k for k in MLL_EXITS if k <= num_layers]
+    return (exits if num_layers in exits else [*exits, num_layers])[::-1]
+
+
+@dataclass(frozen=True)
+class LayerMatryoshka:
+    """ML-Embed's ``use_mll`` around any loss (arXiv 2605.15081; ``ML-Embed/utils.py``): ``base`` at every exit layer.
+
+    The embeddings come as ``(batch, exits, dim)`` (``(batch, k, exits, dim)`` for negatives; ``Embedder.exit_layers``
+    makes the model return them); each part is the MEAN over exits of the base's part, as the released loop divides
+    ``loss + loss_hard + kd_weight * loss_kd`` by the number of exits (equal weights). Counts (``masked``) are summed.
+    With one exit it is the base loss exactly.
+
+    Example:
+        >>> q = torch.nn.functional.normalize(torch.randn(2, 1, 8), dim=-1)
+        >>> float(LayerMatryoshka(F2LLMLoss())(q, q, None, "retrieval")["loss"]) == float(
+        ...     F2LLMLoss()(q[:, 0], q[:, 0], None, "retrieval")["loss"])
+        True
+    """
+
+    base: Any
+
+    def __call__(self, query: Tensor, positive: Tensor, negatives: Tensor | None, family: str, batch: Any = None):
+        exits = query.shape[1]
+        per_exit = [
+            self.base(query[:, e], positive[:, e], None if negatives is None else negatives[:, :, e], family, batch)
+            for e in range(exits)
+        ]
+        return {
+            name: sum(p[name] for p in per_exit) / (1 if name == "masked" else exits)  # type: ignore[misc]
+            for name in per_exit[0]
+        }
+
+    def local(self) -> LayerMatryoshka:
         return replace(self, base=self.base.local())
 
 

@@ -21,7 +21,8 @@ architectures or shapes are refused, naming the folder. The output is an ordinar
 (``Embedder.save``) with the settings of the first checkpoint and a ``merge.yaml`` record.
 
 This module does not choose WHICH checkpoints to keep (``training/trainer.py``). Described in
-docs/recipe.md §1c; not yet taught in a notebook.
+docs/recipe.md §1c; taught in ``notebooks/06_beyond_f2llm.ipynb`` (merged checkpoints and base mixes scored
+against the last checkpoint, paired).
 """
 
 from __future__ import annotations

@@ -19,16 +19,19 @@ This module does not train; ``training/trainer.py`` does.
 from __future__ import annotations
 
 import argparse
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from torch import nn
 
 from minif2.assets import decoder_layers, prune_layers
 from minif2.config import load_config
 from minif2.model import Embedder
 from minif2.pooling import Pooling
+from minif2.training.losses import mll_exit_layers
 
 __all__ = ["PruneConfig", "decoder_layers", "prune_layers", "train_top_layers"]  # + cli, main (`minif2 prune`)
 
@@ -73,12 +76,31 @@ def train_top_layers(backbone: nn.Module, n: int) -> nn.Module:
 
 
 def main(cfg: PruneConfig) -> Path:
-    """Load ``cfg.model`` as an Embedder, keep the chosen layers, save it to ``cfg.out_dir``."""
+    """Load ``cfg.model`` as an Embedder, keep the chosen layers, save it to ``cfg.out_dir``.
+
+    A model trained with ``use_mll`` (ML-Embed) is cut at one of its exit layers without retraining: its
+    first k layers and the final norm are the exit it trained at k (``tests/test_prune_distill.py``).
+    """
     overrides: dict[str, Any] = {"pooling": cfg.pooling, "max_length_tokens": cfg.max_length_tokens}
     embedder = Embedder.from_pretrained(cfg.model, **overrides)
     keep = cfg.keep_layers if cfg.keep_layers is not None else list(range(cfg.num_layers))
+    _warn_off_exit(Path(cfg.model), len(decoder_layers(embedder.backbone)), keep)
     prune_layers(embedder.backbone, keep)
     return embedder.save(cfg.out_dir)
+
+
+def _warn_off_exit(folder: Path, total: int, keep: list[int]) -> None:
+    """For a ``use_mll`` model (its ``train.yaml`` says so): warn when the cut is not one of its exits."""
+    record = folder / "train.yaml"
+    if not record.is_file() or not (yaml.safe_load(record.read_text()) or {}).get("use_mll"):
+        return
+    exits = mll_exit_layers(total)
+    if keep != list(range(len(keep))) or len(keep) not in exits:
+        warnings.warn(
+            f"{folder} was trained with use_mll at exit layers {sorted(exits)}; keeping layers {keep} is not one "
+            "of them (keep the first k for an exit k), so the cut model was never trained as it is",
+            stacklevel=3,
+        )
 
 
 def cli(argv: list[str] | None = None) -> int:

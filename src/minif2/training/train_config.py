@@ -8,6 +8,7 @@ Options beyond F2LLM v1 are off by default, each naming its source:
 - ``loss: single``: one softmax over positive, hard negatives and in-batch documents
   (sentence-transformers' ``MultipleNegativesRankingLoss``; the study of docs/recipe.md §3);
 - ``use_mrl``: F2LLM-v2's Matryoshka losses on the first 8, 16, 32, ... dimensions (§1b);
+- ``use_mll``: ML-Embed's layer Matryoshka, the losses at exit layers 1, 2, 4, 8, ... and the last (§1b);
 - ``num_negatives: {clustering: 9}``: F2LLM-v2 draws 9 negatives for clustering sources (§1b);
 - ``lr_schedule: constant_with_warmup``: F2LLM-v2's other ``scheduler_type`` (§1b; ``training/backends.py``);
 - ``grad_cache_chunk_size``: gradient caching (``training/grad_cache.py``);
@@ -98,6 +99,7 @@ class TrainConfig:
     loss: LossForm = "f2llm"  # f2llm: 2 softmaxes (§1a) | single: 1 softmax, sentence-transformers' MNRL (§3)
     use_mrl: bool = False  # F2LLM-v2 use_mrl (§1b; true in v2's config.json): losses also on dims 8, 16, 32, ...
     mrl_min_dim: int = 8  # F2LLM-v2: smallest Matryoshka dimension (2**3, utils.py v2)
+    use_mll: bool = False  # ML-Embed use_mll (§1b): every loss part also at exit layers 1, 2, 4, 8, ..., averaged
     lr_schedule: Schedule = "cosine"  # cosine (F2LLM) | constant_with_warmup (F2LLM-v2 scheduler_type, §1b)
     grad_cache_chunk_size: int = 0  # 0: off | n: GradCache, n texts per forward, same loss and gradients (kit, §3)
     sources: list[str] | None = None  # only these sources / families (None: all); QZhou's stage 1 (§2)
@@ -164,6 +166,8 @@ def check_config(cfg: TrainConfig) -> None:
             raise ValueError(f"train config field '{f.name}' must be one of {list(choices)}, got {value!r}")
     if cfg.head_steps and not cfg.teacher_model_path:
         raise ValueError("train config field 'head_steps' needs 'teacher_model_path': the head distils a teacher")
+    if cfg.use_mll and cfg.grad_cache_chunk_size:
+        raise ValueError("train config fields 'use_mll' and 'grad_cache_chunk_size': gradient caching embeds one width")
     if cfg.grad_cache_chunk_size and cfg.backend != "single":
         raise ValueError("train config field 'grad_cache_chunk_size' is tested with backend 'single' only")
 
@@ -178,7 +182,15 @@ def _choices(tp: Any) -> tuple[Any, ...] | None:
     return None
 
 
-OPTION_FLAGS = ("loss", "use_mrl", "num_negatives_clustering", "lr_schedule", "grad_cache_chunk_size", "sources")
+OPTION_FLAGS = (
+    "loss",
+    "use_mrl",
+    "use_mll",
+    "num_negatives_clustering",
+    "lr_schedule",
+    "grad_cache_chunk_size",
+    "sources",
+)
 
 
 def parse_config(argv: list[str] | None = None) -> TrainConfig:
@@ -239,6 +251,13 @@ def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Matryoshka: losses also on the first 8, 16, 32, ... dims, weighted 1/(n*sqrt(d/dim)) "
         "(F2LLM-v2 use_mrl, utils.py, §1b)",
+    )
+    group.add_argument(
+        "--use-mll",
+        action="store_true",
+        default=None,
+        help="layer Matryoshka: every loss part also at exit layers 1, 2, 4, 8, ... (and the last), averaged; "
+        "cut the model later with `minif2 prune --num-layers k` (ML-Embed use_mll, model.py, §1b)",
     )
     group.add_argument(
         "--num-negatives-clustering",

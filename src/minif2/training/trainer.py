@@ -41,7 +41,7 @@ from minif2.training.checkpoint import MetricsLog
 from minif2.training.distill import Distillation, Teacher
 from minif2.training.grad_cache import cached_embed
 from minif2.training.head import head_texts, train_head
-from minif2.training.losses import make_loss
+from minif2.training.losses import LayerMatryoshka, make_loss
 from minif2.training.sampler import (
     MicroBatch,
     SourceBatchSampler,
@@ -174,19 +174,20 @@ class Window:
 def build_loss(cfg: TrainConfig, embedder: Embedder | None = None) -> Any:
     """The run's loss object, built once from the config (``training/losses.py``, ``training/distill.py``).
 
-    F2LLM's two softmaxes or one softmax (``loss``), wrapped in ``Matryoshka`` (``use_mrl``) and in
-    ``Distillation`` from a frozen teacher (``teacher_model_path`` with ``kd_weight > 0``). Training and
+    F2LLM's two softmaxes or one softmax (``loss``), wrapped in ``Matryoshka`` (``use_mrl``), in
+    ``Distillation`` from a frozen teacher (``teacher_model_path`` with ``kd_weight > 0``) and in
+    ``LayerMatryoshka`` at ML-Embed's exit layers (``use_mll``). Training and
     validation call this same object, so they report the same loss for the same batch.
     """
     loss = make_loss(
         cfg.loss, cfg.temperature, cfg.gather_mode, None, cfg.use_mrl, cfg.mrl_min_dim, cfg.false_negative_margin
     )
-    if cfg.teacher_model_path is None or cfg.kd_weight <= 0:
-        return loss
-    template = embedder.config.query_template if embedder is not None else None
-    extra = {"query_template": template} if template is not None else {}
-    teacher = Teacher(cfg.teacher_model_path, cfg.max_length_tokens, **extra)
-    return Distillation(loss, teacher, cfg.kd_weight, cfg.kd_mode)
+    if cfg.teacher_model_path is not None and cfg.kd_weight > 0:
+        template = embedder.config.query_template if embedder is not None else None
+        extra = {"query_template": template} if template is not None else {}
+        teacher = Teacher(cfg.teacher_model_path, cfg.max_length_tokens, **extra)
+        loss = Distillation(loss, teacher, cfg.kd_weight, cfg.kd_mode)
+    return LayerMatryoshka(loss) if cfg.use_mll else loss  # every part (KD too) at every exit, then averaged
 
 
 def _formatting(embedder: Embedder) -> tuple[str, list[str] | None]:
@@ -225,7 +226,8 @@ def embed_batch(
     docs = cached_embed(forward, d_tok["input_ids"], d_tok["attention_mask"], chunk_size)  # (b + b*k, d)
     b = len(batch.queries)
     tokens = int((q_tok["attention_mask"] > 0).sum() + (d_tok["attention_mask"] > 0).sum())
-    return q, docs[:b], docs[b:].reshape(b, batch.k, docs.shape[-1]), tokens  # k may be 0 (unmined data)
+    negatives = docs[b:].reshape(b, batch.k, *docs.shape[1:])  # (b, k, d), or (b, k, exits, d) with use_mll
+    return q, docs[:b], negatives, tokens  # k may be 0 (unmined data)
 
 
 @torch.no_grad()
