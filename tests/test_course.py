@@ -46,11 +46,26 @@ def test_run_course_on_a_fresh_run_folder(tmp_path, capsys):
             assert (run_dir / part).exists(), part
         results = pd.read_csv(run_dir / "eval" / "results.csv")  # every score with its interval (issue 21)
         assert (results["ci_low"] <= results["main_score"] + 1e-9).all() and results["ci_high"].notna().all()
-        assert set(pd.read_csv(run_dir / "eval" / "gains.csv")["verdict"]) <= {"gain", "tie", "loss"}
+        gains = pd.read_csv(run_dir / "eval" / "gains.csv")
+        assert set(gains["verdict"]) <= {"gain", "tie", "loss"}
+        _claims_are_the_runs(run_dir, gains)
     record = summary["environment"]  # the run record: what two runs must share to give the same numbers
     assert record["requirements_lock_sha256"] and record["versions"]["torch"] and record["python"]
     if (run_dir / "data" / "unified" / "manifest.json").is_file():
         assert summary["data_fingerprints"]["unified"] and all(summary["data_fingerprints"]["eval_tasks"].values())
+
+
+def _claims_are_the_runs(run_dir: Path, gains: pd.DataFrame) -> None:
+    """Issue 26: notebook 04's reading of the plot is generated from this run's gains.csv, so changing a result
+    changes the sentence."""
+    from minif2.evaluation import describe_gains
+
+    executed = json.loads((run_dir / "notebooks" / "04_mteb_scoring.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert describe_gains(gains) in printed
+    flipped = gains.copy()
+    flipped.loc[0, "verdict"] = "loss" if flipped.loc[0, "verdict"] != "loss" else "gain"
+    assert describe_gains(flipped) != describe_gains(gains) and describe_gains(flipped) not in printed
 
 
 @pytest.mark.slow
@@ -201,6 +216,25 @@ def _negatives_the_rule_keeps(answer, minilm_path):
     assert answer == [int(r) + 1 for r in np.flatnonzero(select_negatives(rule.keep, 3)[0])]
 
 
+@_answer("02.3")
+def _sentence_transformers_skips_after_filtering(answer, minilm_path):
+    from minif2.mining import apply_rule
+
+    scores = np.array([[0.9, 0.88, 0.85] + [0.3] * 17])  # 3 above 0.8, the rest below every bar
+    rule = apply_rule(
+        np.arange(20)[None],
+        scores,
+        np.array([0.95]),
+        {},
+        top_k=20,
+        skip_top=5,
+        max_score=0.8,
+        relative_margin=None,
+        skip_order="survivors",  # sentence-transformers' order (range_min after max_score)
+    )
+    assert answer == int(np.flatnonzero(rule.keep[0])[0])
+
+
 @_answer("02.2")
 def _margin_bar(answer, minilm_path):
     from minif2.mining import apply_rule
@@ -344,10 +378,39 @@ def _forwards_of_the_cache(answer, minilm_path):
     assert answer == len(calls)
 
 
+def _asked() -> dict[str, str]:
+    """Every exercise a notebook checks -> the hint its check cell gives."""
+    found = {}
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        code = "".join(
+            "".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"
+        )
+        for exercise, hint in re.findall(r'check\("(\d\d\.\d)", answer_\d, hint="([^"]*)"', code):
+            found[exercise] = hint
+    return found
+
+
+@pytest.mark.parametrize("exercise", sorted(_asked()))
+def test_every_exercise_hints_after_a_wrong_answer_and_explains_a_right_one(exercise, capsys):
+    """Issue 26: a wrong answer gets the cell's hint (never the key), a right one the key's explanation."""
+    from minif2.course import _solutions_file, check
+
+    prefix, k = exercise.split(".")
+    key = runpy.run_path(str(_solutions_file(prefix)))
+    hint, explanation = _asked()[exercise], key.get(f"explain_{k}", "")
+    assert hint.strip() and len(explanation) > 20, exercise
+    check(exercise, object(), hint=hint)  # an answer that equals nothing
+    check(exercise, key[f"answer_{k}"], hint=hint)
+    wrong, right = capsys.readouterr().out.splitlines()
+    assert wrong == f"{exercise}: not quite. Hint: {hint}"  # the cell's own hint, nothing from the key
+    assert right == f"{exercise}: correct. {explanation}"
+
+
 def test_every_answer_in_the_key_has_a_check():
     keyed = {f"{p}.{k.removeprefix('answer_')}" for p in ("00", "01", "02", "03", "04", "05", "06") for k in _key(p)}
-    not_recomputed = {"02.3", "04.4"}  # sentence-transformers' order of filters; a normal-approximation interval
+    not_recomputed = {"04.4"}  # a normal-approximation interval
     assert keyed == set(ANSWER_CHECKS) | not_recomputed
+    assert set(_asked()) == keyed  # every exercise's check cell carries a hint
 
 
 @pytest.mark.parametrize("exercise", sorted(ANSWER_CHECKS))
@@ -366,4 +429,5 @@ def test_check_hints_only_after_a_wrong_answer_and_echoes_nothing(capsys):
     outcomes = [check("00.1", answer, hint="HINT") for answer in (None, "surely wrong", right)]
     assert outcomes == [None, None, None]
     lines = capsys.readouterr().out.splitlines()
-    assert lines == ["00.1: not answered yet", "00.1: not quite. Hint: HINT", "00.1: correct"]
+    assert lines[:2] == ["00.1: not answered yet", "00.1: not quite. Hint: HINT"]
+    assert lines[2].startswith("00.1: correct. ")  # with the key's explanation

@@ -2,4 +2,18 @@
 
 answer_1 = [7, 8]  # ranks 1-2 skipped; 0.81 >= 0.8; 0.75, 0.70, 0.68 >= 0.665; only two survive (a shortfall)
 answer_2 = 0.57  # 0.95 x 0.6
-answer_3 = 8  # 3 removed by max_score, then range_min=5 more: F2LLM skips ranks 1-5 only
+answer_3 = 8  # 3 removed by max_score, then range_min=5 more; the kit's default order skips ranks 1-5 only
+
+# shown after a right answer (course.check)
+explain_1 = (
+    "The rule runs in order: skip the top ranks, drop scores at or above 0.8, then drop scores within 5 %"
+    " of the positive (0.95 x 0.7 = 0.665); what is left is too short, a shortfall the report counts."
+)
+explain_2 = (
+    "The relative margin keeps a negative only if it scores below 95 % of the positive's score: 0.95 x 0.6 = 0.57."
+)
+explain_3 = (
+    "sentence-transformers filters first (the 3 candidates above 0.8 go) and then skips range_min = 5 of "
+    "the survivors, so 8 candidates come before the first negative; skipping retrieval ranks 1-5 first "
+    "(the kit's default order) would give 5."
+)

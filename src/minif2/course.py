@@ -119,7 +119,8 @@ def _solutions_file(prefix: str) -> Path:
 def check(exercise: str, answer: Any, hint: str = "", rel_tol: float = 1e-2) -> None:
     """Print whether ``answer`` to exercise ``"NN.N"`` is right (floats to ``rel_tol``), without showing the key.
 
-    The hint is printed only after a wrong answer, so it cannot give the answer away before a first try; nothing
+    The hint is printed only after a wrong answer, so it cannot give the answer away before a first try; a right
+    answer gets the key's one-line explanation (``explain_N`` beside ``answer_N``) of why it is right. Nothing
     is returned, so a notebook cell ending in ``check(...)`` prints one line and no stray ``True``/``False``.
 
     >>> check("00.2", None, hint="think of the scale")
@@ -129,9 +130,12 @@ def check(exercise: str, answer: Any, hint: str = "", rel_tol: float = 1e-2) -> 
         print(f"{exercise}: not answered yet")
         return
     prefix, _, number = exercise.partition(".")
-    expected = runpy.run_path(str(_solutions_file(prefix)))[f"answer_{number}"]
-    ok = _equal(answer, expected, rel_tol)
-    print(f"{exercise}: {'correct' if ok else 'not quite'}" + ("" if ok or not hint else f". Hint: {hint}"))
+    key = runpy.run_path(str(_solutions_file(prefix)))
+    if _equal(answer, key[f"answer_{number}"], rel_tol):
+        explanation = key.get(f"explain_{number}")
+        print(f"{exercise}: correct" + (f". {explanation}" if explanation else ""))
+    else:
+        print(f"{exercise}: not quite" + (f". Hint: {hint}" if hint else ""))
 
 
 def load_solutions(notebook: str) -> dict[str, Any]:
