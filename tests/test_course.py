@@ -55,6 +55,32 @@ def test_run_course_on_a_fresh_run_folder(tmp_path, capsys):
         assert summary["data_fingerprints"]["unified"] and all(summary["data_fingerprints"]["eval_tasks"].values())
 
 
+def test_the_shared_kernel_forgets_every_variable_between_notebooks():
+    """The course runs its notebooks in one kernel (imports once); a notebook must not see the last one's names."""
+    from jupyter_client.manager import KernelManager
+
+    course, km = _course(), KernelManager(kernel_name="python3")
+    km.start_kernel(cwd=str(ROOT))
+
+    def run(code: str) -> dict:  # one client per call, as papermill opens one per notebook
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            return kc.execute_interactive(code, timeout=60, output_hook=lambda msg: None)["content"]
+        finally:
+            kc.stop_channels()
+
+    try:
+        assert run("left_over = 1; import json")["status"] == "ok"
+        course.clear_kernel(km)
+        reply = run("left_over")
+        assert reply["status"] == "error" and reply["ename"] == "NameError"
+        assert run("import sys; assert 'json' in sys.modules")["status"] == "ok"  # imports stay: the point of it
+    finally:
+        km.shutdown_kernel(now=True)
+
+
 def _claims_are_the_runs(run_dir: Path, gains: pd.DataFrame) -> None:
     """Issue 26: notebook 04's reading of the plot is generated from this run's gains.csv, so changing a result
     changes the sentence."""
