@@ -141,7 +141,7 @@ def _key(prefix: str) -> dict:
 
 
 def test_every_exercise_has_its_answer_in_the_key():
-    """Each check("NN.k", ...) in a notebook finds answer_k in notebooks/solutions/NN_*.py."""
+    """Each check("NN.k", ...) in a notebook finds answer_k in teachers/solutions/NN_*.py."""
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         code = "".join(
             "".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"

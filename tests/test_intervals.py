@@ -85,6 +85,6 @@ def test_answer_key_04_4_agrees_with_the_library_bootstrap() -> None:
 
     from minif2.config import repo_root
 
-    key = runpy.run_path(str(repo_root() / "notebooks" / "solutions" / "04_mteb_scoring.py"))["answer_4"]
+    key = runpy.run_path(str(repo_root() / "teachers" / "solutions" / "04_mteb_scoring.py"))["answer_4"]
     low, high = bootstrap_interval(RowScores("t", "mean", np.array([1.0] * 28 + [0.0] * 22)))
     assert key == pytest.approx((high - low) / 2, abs=0.01)

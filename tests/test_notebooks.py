@@ -8,6 +8,7 @@ steps' artifacts itself (``course.ensure_step``: what a student who opens notebo
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,14 @@ def test_notebook_is_committed_clean_with_parameters_goals_and_exercises(noteboo
         assert f"{name} =" in "".join(tagged[0]["source"]), f"{notebook.name}: parameter '{name}' missing"
     text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown").lower()
     assert "learning goals" in text and "summary" in text and "exercise" in text
-    assert (ROOT / "notebooks" / "solutions" / f"{notebook.stem}.py").is_file(), "solutions file missing"
+    assert (ROOT / "teachers" / "solutions" / f"{notebook.stem}.py").is_file(), "solutions file missing"
+
+
+def test_the_answer_key_is_not_in_the_folder_students_open():
+    """JupyterLab opens at notebooks/ (README): no file there may hold an answer of the key (issue 26)."""
+    keys = [p for p in (ROOT / "notebooks").rglob("*") if p.is_file() and p.suffix != ".ipynb"]
+    holding = [p for p in keys if re.search(r"^answer_\d+\s*=", p.read_text(errors="ignore"), re.M)]
+    assert not holding, f"answer keys a student can open: {holding}"
 
 
 @pytest.mark.slow

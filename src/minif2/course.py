@@ -13,7 +13,7 @@ Exercises, the same in every notebook: the set-up cell sets ``answer_1 = answer_
 (and, with ``solutions=True``, loads the teacher's answers); the student writes ``answer_N = ...``
 in the exercise cell; the check cell calls ``check("NN.N", answer_N, hint=...)``, which says
 "correct", "not quite" (with the hint, which points at the idea) or "not answered yet", and never
-shows the expected answer: the key is the teacher's copy, ``notebooks/solutions/NN_*.py``, and
+shows the expected answer: the key is the teacher's copy, ``teachers/solutions/NN_*.py``, and
 ``tests/test_course.py`` recomputes every key with the library.
 
 This module orchestrates the stages for the notebooks; no stage imports it.
@@ -109,10 +109,10 @@ def _equal(answer: Any, expected: Any, rel_tol: float) -> bool:
 
 
 def _solutions_file(prefix: str) -> Path:
-    """``notebooks/solutions/<prefix>_*.py``: the teacher's answers to one notebook's exercises."""
-    found = sorted((repo_root() / "notebooks" / "solutions").glob(f"{prefix}_*.py"))
+    """``teachers/solutions/<prefix>_*.py``: the teacher's answers to one notebook's exercises."""
+    found = sorted((repo_root() / "teachers" / "solutions").glob(f"{prefix}_*.py"))
     if not found:
-        raise FileNotFoundError(f"no solutions file notebooks/solutions/{prefix}_*.py")
+        raise FileNotFoundError(f"no solutions file teachers/solutions/{prefix}_*.py")
     return found[0]
 
 
@@ -139,8 +139,8 @@ def check(exercise: str, answer: Any, hint: str = "", rel_tol: float = 1e-2) -> 
 
 
 def load_solutions(notebook: str) -> dict[str, Any]:
-    """The ``answer_*`` variables of ``notebooks/solutions/<notebook>.py`` (teachers' copy)."""
-    path = repo_root() / "notebooks" / "solutions" / f"{notebook}.py"
+    """The ``answer_*`` variables of ``teachers/solutions/<notebook>.py`` (teachers' copy)."""
+    path = repo_root() / "teachers" / "solutions" / f"{notebook}.py"
     if not path.is_file():
         raise FileNotFoundError(f"no solutions for {notebook}: {path} is missing")
     return {k: v for k, v in runpy.run_path(str(path)).items() if k.startswith("answer_")}
