@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -72,6 +74,15 @@ def clear_kernel(km: KernelManager) -> None:
             raise CourseError(f"could not clear the shared kernel: {reply['content'].get('evalue')}")
     finally:
         kc.stop_channels()
+
+
+def shared_kernel(kernel: str) -> KernelManager:
+    """One kernel for the whole course, talking over local sockets in a private temporary folder (ipc):
+    over tcp, ipykernel warns at start that its traffic is unencrypted, which a student cannot act on."""
+    sockets = Path(tempfile.mkdtemp(prefix="minif2-kernel-"))
+    km = KernelManager(kernel_name=kernel, transport="ipc", ip=str(sockets / "kernel"))
+    km.start_kernel(cwd=str(ROOT))
+    return km
 
 
 def run_notebook(notebook: Path, out: Path, parameters: dict, kernel: str, km: KernelManager | None = None) -> float:
@@ -146,9 +157,7 @@ def main(cfg: CourseConfig) -> Path:
         flush=True,
     )
     total = time.perf_counter()
-    km = KernelManager(kernel_name=cfg.kernel) if cfg.shared_kernel else None
-    if km is not None:
-        km.start_kernel(cwd=str(ROOT))
+    km = shared_kernel(cfg.kernel) if cfg.shared_kernel else None
     try:
         for i, notebook in enumerate(notebooks, 1):
             print(f"[{i}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)
@@ -163,6 +172,7 @@ def main(cfg: CourseConfig) -> Path:
     finally:
         if km is not None:
             km.shutdown_kernel(now=True)
+            shutil.rmtree(Path(km.ip).parent, ignore_errors=True)
         summary["total_s"] = round(time.perf_counter() - total, 1)
         summary.update(run_record(run_dir))
         (run_dir / "course.json").write_text(json.dumps(summary, indent=2))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from minif2.analysis.procrustes import random_rotation
-from minif2.analysis.shift import AnalysisConfig, analyze
+from minif2.analysis.shift import AnalysisConfig, analyze, mean_displacement_resampled, reduce_models
 from minif2.analysis.study import load_embeddings, load_queries, main, parse_model_spec
 from minif2.instructions import BASE, DEFAULT_INSTRUCTIONS
 
@@ -93,6 +93,66 @@ def test_planted_study_recovers_families_tasks_and_reference():
         assert result.points[int(row.argmin())] == ("b", cond)
     assert result.findings["models_cluster_by_family"]  # the unrelated model sits apart from both
     assert all(result.findings["sts_cls_clu_move_more_than_retrieval_reranking"][m] for m in ("a", "b"))
+
+
+def test_findings_judge_families_leave_controls_out_and_compare_sizes_within_a_family():
+    """Finding 1 is tested by family (two twins form one), the random control is left out of every finding,
+    and finding 3 compares only models of one family and one kind (issue 26)."""
+    from minif2.analysis import ModelInfo, describe_findings
+
+    embeddings = _planted(seed=3)
+    embeddings["other"] = _planted(seed=4)["random"]  # a second unrelated model, of its own family
+    info = {
+        "a": ModelInfo("F", num_params=100),
+        "b": ModelInfo("F", num_params=300),
+        "other": ModelInfo("G", num_params=50),
+        "random": ModelInfo("R", num_params=10),
+    }
+    result = analyze(embeddings, AnalysisConfig(controls=["random"]), info)
+    f = result.findings
+    assert f["controls_left_out"] == ["random"] and "random" not in f["families"]
+    assert "random" not in f["sts_cls_clu_move_more_than_retrieval_reranking"]
+    assert f["models_cluster_by_family"] and f["nearest_is_same_family"] == 1.0
+    assert f["mean_distance_within_family"] < f["mean_distance_same_condition_across_families"]
+    move = f["mean_displacement_per_model"]
+    assert [(p["smaller"], p["larger"]) for p in f["size_within_family"]] == [("a", "b")]  # not F against G
+    (pair,) = f["size_within_family"]
+    low, high = pair["difference_ci"]
+    assert low <= move["b"] - move["a"] <= high and pair["verdict"] == (
+        "further" if low > 0 else "less" if high < 0 else "tie"
+    )
+    assert f["larger_moves_further_within_family"] == (low > 0)
+    # the resampled displacement on the drawn rows 0..N-1 is the displacement itself
+    spaces, _, _ = reduce_models(embeddings, 200)
+    every_row = np.arange(spaces["a"].shape[1])[None]
+    assert mean_displacement_resampled(spaces["a"], every_row)[0] == pytest.approx(move["a"], abs=1e-9)
+    text = describe_findings(result)
+    assert any(line.startswith("1. ") and "HOLDS over 2 families" in line for line in text)
+    (size_line,) = [line for line in text if line.startswith("3. ")]
+    assert f"b (0k parameters) moves its queries by {move['b']:.3f}" in size_line and f"by {move['a']:.3f}" in size_line
+    # families set by the config override the backbone's: with a and b apart, finding 1 has 3 families
+    apart = analyze(embeddings, AnalysisConfig(controls=["random"], families={"b": "H"}), info).findings
+    assert apart["size_within_family"] == [] and apart["larger_moves_further_within_family"] is None
+
+
+def test_training_effect_pairs_a_kit_trained_model_with_its_base():
+    from minif2.analysis import ModelInfo, describe_findings
+
+    embeddings = _planted(seed=5)
+    for cond in TASKS:  # "b" is "a" whose instructions were trained to move nothing
+        embeddings["b"][cond] = embeddings["b"][BASE] + 0.01 * (embeddings["b"][cond] - embeddings["b"][BASE])
+    info = {
+        "a": ModelInfo("F", num_params=100),
+        "b": ModelInfo("F", num_params=100, kit_trained=True, pool_instruction=False),
+        "random": ModelInfo("R", num_params=10),
+    }
+    result = analyze(embeddings, AnalysisConfig(controls=["random"]), info)
+    (effect,) = result.findings["training_effect"]
+    assert (effect["trained"], effect["base"]) == ("b", "a") and effect["trained_moves"] < effect["base_moves"]
+    assert result.findings["size_within_family"] == []  # same size: training is not size
+    text = " ".join(describe_findings(result))
+    assert "b moves its queries less than its untrained base a" in text and "pool_instruction: false" in text
+    assert "b's nearest model on the Base condition: a" in text
 
 
 def test_displacement_does_not_depend_on_the_reference():

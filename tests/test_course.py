@@ -26,6 +26,33 @@ def _course():
     return module
 
 
+# What a student cannot act on (issue 26): library warnings, DeepSpeed's accelerator guess, bitsandbytes' kernel
+# download, ipykernel's transport warning, transformers' per-file loading and saving bars.
+NOISE = re.compile(
+    r"^\s*(\[[^\]]*\]\s*)*\[?WARNING\b|\b\w+Warning: |Setting accelerator|pip install kernels|kernels-community"
+    r"|without encryption|Loading weights|Writing model shards",
+    re.M,
+)
+PROGRESS = re.compile(r"\d+%\|.*\|")  # a tqdm line: kept, one per long step
+
+
+def _unactionable(outputs: list[dict]) -> list[str]:
+    """Outputs of an executed notebook that match NOISE, and stderr text that is not a progress bar."""
+    found = []
+    for o in outputs:
+        if o.get("output_type") == "stream":
+            text = "".join(o.get("text", ""))
+            stray = o.get("name") == "stderr" and any(
+                line.strip() and not PROGRESS.search(line) for line in text.replace("\r", "\n").splitlines()
+            )
+        else:
+            text = "".join("".join(v) for v in o.get("data", {}).values() if isinstance(v, (str, list)))
+            stray = False
+        if NOISE.search(text) or stray:
+            found.append(text[:200])
+    return found
+
+
 def test_run_course_on_a_fresh_run_folder(tmp_path, capsys):
     course = _course()
     run_dir = course.main(course.CourseConfig(run_dir=str(tmp_path / "run"), smoke=True, solutions=True))
@@ -33,7 +60,9 @@ def test_run_course_on_a_fresh_run_folder(tmp_path, capsys):
     names = [nb.stem for nb in course.course_notebooks()]
     assert summary["status"] == "ok" and list(summary["times_s"]) == names
     assert all((run_dir / "notebooks" / f"{n}.ipynb").is_file() for n in names)
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert not NOISE.search(captured.err), captured.err  # the runner's own console (e.g. ipykernel's tcp warning)
     assert all(f"{n}.ipynb ... ok in" in printed for n in names)
     for name in names:  # every notebook ran without an error, and every solution passes its own check
         executed = json.loads((run_dir / "notebooks" / f"{name}.ipynb").read_text())
@@ -41,6 +70,7 @@ def test_run_course_on_a_fresh_run_folder(tmp_path, capsys):
         assert not [o for o in outputs if o.get("output_type") == "error"], name
         text = "".join("".join(o.get("text", "")) for o in outputs)
         assert "not quite" not in text and "not answered" not in text, f"{name}: a solution fails its own check"
+        assert not _unactionable(outputs), f"{name}: prints what a student cannot act on: {_unactionable(outputs)}"
     if len(names) >= 6:  # the artifacts of every step are where the next step looks for them
         for part in ("data/unified/manifest.json", "data/mined/manifest.json", "checkpoints/final/config.json"):
             assert (run_dir / part).exists(), part

@@ -21,6 +21,23 @@ import logging
 for _name in ("bitsandbytes.backends.cpu.ops", "kernels._internals.hf_hub"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
+# Without a GPU, DeepSpeed (imported by transformers and peft when installed) logs "Setting accelerator to CPU"
+# on first use; naming the CPU accelerator, as scripts/train_deepspeed.sh does, says the same without the warning.
+import os  # noqa: E402
+
+import torch  # noqa: E402
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+# transformers draws a "Loading weights" bar for every model it loads and a "Writing model shards" bar for
+# every save: for the kit's small models, a second each and dozens per notebook. The kit turns them off;
+# transformers.utils.logging.enable_progress_bar() turns them on again. The kit's own bars (training,
+# encoding, mteb tasks, harvesting) are unaffected.
+from transformers.utils import logging as _transformers_logging  # noqa: E402
+
+_transformers_logging.disable_progress_bar()
+
 from minif2.assets import AssetError, list_assets, resolve_model  # noqa: E402
 from minif2.model import Embedder, EmbedderConfig, format_query  # noqa: E402
 

@@ -25,7 +25,7 @@ does not train or evaluate. Taught in ``notebooks/05_instruction_shift.ipynb``.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -48,9 +48,12 @@ __all__ = [
     "AnalysisConfig",
     "AnalysisResult",
     "BASE",
+    "ModelInfo",
     "DEFAULT_INSTRUCTIONS",
     "analyze",
+    "describe_findings",
     "findings",
+    "mean_displacement_resampled",
     "point_distances",
     "project",
     "reduce_models",
@@ -59,6 +62,16 @@ __all__ = [
 
 
 Embeddings = dict[str, dict[str, np.ndarray]]  # model label -> condition -> (N, d)
+
+
+@dataclass
+class ModelInfo:
+    """What the findings know of a model besides its embeddings (``study.embed_models`` fills it in)."""
+
+    family: str  # the study's "family": here the backbone's architecture and vocabulary, e.g. "llama/vocab 49152"
+    num_params: int = 0  # the backbone's parameters (a Dense head is not size); 0: unknown
+    kit_trained: bool = False  # a checkpoint minif2 trained (its folder holds the kit's embedder settings)
+    pool_instruction: bool = True  # False: mean pooling leaves a query's instruction tokens out of the mean
 
 
 @dataclass
@@ -87,6 +100,12 @@ class AnalysisConfig:
     batch_size: int = 32
     max_length_tokens: int = 128  # the queries are short noun phrases plus an instruction
     seed: int = 0  # PCA solver and MDS initialisation
+    controls: list[str] = field(
+        default_factory=lambda: ["tiny-qwen3"]
+    )  # kit's choice: random models, drawn on the map but left out of the findings (no family, no size)
+    families: dict[str, str] = field(
+        default_factory=dict
+    )  # model label -> family; default: the backbone's architecture and vocabulary (e.g. "llama/vocab 49152")
     out_dir: str = "runs/latest/analysis"
 
 
@@ -106,7 +125,11 @@ class AnalysisResult:
     displacement: pd.DataFrame  # model, condition, displacement, mean_query_shift
     findings: dict
     robustness: pd.DataFrame
-    num_params: dict[str, int] = field(default_factory=dict)
+    info: dict[str, ModelInfo] = field(default_factory=dict)  # family and size of each model, where known
+
+    @property
+    def num_params(self) -> dict[str, int]:
+        return {m: i.num_params for m, i in self.info.items()}
 
 
 # ----------------------------------------------------- 2. PCA and Procrustes
@@ -184,21 +207,119 @@ def displacement_table(embeddings: Embeddings, points: list[tuple[str, str]], di
     return pd.DataFrame(rows)
 
 
+def _points_kept(points: list[tuple[str, str]], dist: np.ndarray, controls: tuple[str, ...]):
+    keep = [i for i, (m, _) in enumerate(points) if m not in controls]
+    return [points[i] for i in keep], dist[np.ix_(keep, keep)]
+
+
+def _family_clustering(points: list[tuple[str, str]], dist: np.ndarray, family: dict[str, str]) -> dict:
+    """Finding 1: are points of one family closer to each other than points of one task across families?"""
+    models = np.array([m for m, _ in points])
+    fams, conds = np.array([family[m] for m in models]), np.array([c for _, c in points])
+    off = ~np.eye(len(points), dtype=bool)
+    same_fam, same_cond = fams[:, None] == fams[None, :], conds[:, None] == conds[None, :]
+    nearest = np.where(off, dist, np.inf).argmin(axis=1)
+    within = float(dist[same_fam & off].mean()) if (same_fam & off).any() else float("nan")
+    across = same_cond & ~same_fam
+    across_mean = float(dist[across].mean()) if across.any() else float("nan")
+    return {
+        "nearest_is_same_model": float(np.mean(models[nearest] == models)),
+        "nearest_is_same_family": float(np.mean(fams[nearest] == fams)),
+        "mean_distance_within_family": within,
+        "mean_distance_same_condition_across_families": across_mean,
+        "models_cluster_by_family": bool(within < across_mean) if across.any() else None,
+    }
+
+
+def mean_displacement_resampled(space: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A model's mean displacement over its instructions, recomputed on resampled queries.
+
+    ``space`` is its (C, N, k) stack (Base first), ``rows`` an (R, N) array of query indices; returns (R,). The
+    displacement of a condition is the cosine distance between the flattened Base and instructed matrices, so on
+    rows ``r`` it is ``1 - sum_i <b_i, e_i> / sqrt(sum_i |b_i|^2 * sum_i |e_i|^2)``, summed over the drawn rows."""
+    base = space[0]
+    dots = np.einsum("cnk,nk->cn", space[1:], base)[:, rows]  # (C-1, R, N)
+    base_sq, inst_sq = (base**2).sum(-1)[rows], (space[1:] ** 2).sum(-1)[:, rows]
+    cos = dots.sum(-1) / np.sqrt(base_sq.sum(-1)[None] * inst_sq.sum(-1))
+    return (1.0 - cos).mean(axis=0)
+
+
+def _size_within_family(
+    mean_move: pd.Series,
+    info: dict[str, ModelInfo],
+    spaces: dict[str, np.ndarray] | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> list[dict]:
+    """Finding 3's pairs: two models of one family and one kind (both released or both kit-trained) whose
+    backbones differ in size, with each one's mean displacement and, given the PCA ``spaces``, a paired
+    bootstrap interval of (larger - smaller) over the queries (the same resampled queries for both)."""
+    known = [m for m in mean_move.index if m in info and info[m].num_params]
+    pairs = []
+    for i, a in enumerate(known):
+        for b in known[i + 1 :]:
+            ia, ib = info[a], info[b]
+            if ia.family != ib.family or ia.kit_trained != ib.kit_trained or ia.num_params == ib.num_params:
+                continue
+            small, large = (a, b) if ia.num_params < ib.num_params else (b, a)
+            pair = {"family": ia.family, "smaller": small, "larger": large}
+            pair |= {"smaller_moves": float(mean_move[small]), "larger_moves": float(mean_move[large])}
+            low = high = pair["larger_moves"] - pair["smaller_moves"]
+            if spaces is not None and small in spaces and large in spaces:
+                n = spaces[small].shape[1]
+                rows = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+                diff = mean_displacement_resampled(spaces[large], rows) - mean_displacement_resampled(
+                    spaces[small], rows
+                )
+                low, high = (float(q) for q in np.percentile(diff, [2.5, 97.5]))
+            pair |= {"difference_ci": [low, high], "larger_moves_further": bool(low > 0)}
+            pair["verdict"] = "further" if low > 0 else "less" if high < 0 else "tie"
+            pairs.append(pair)
+    return pairs
+
+
+def _training_effect(mean_move: pd.Series, info: dict[str, ModelInfo]) -> list[dict]:
+    """Each kit-trained model against the released model of its family and size (its untrained base)."""
+    rows = []
+    for m in mean_move.index:
+        if m not in info or not info[m].kit_trained:
+            continue
+        for base in mean_move.index:
+            b = info.get(base)
+            if b and not b.kit_trained and b.family == info[m].family and b.num_params == info[m].num_params:
+                rows.append(
+                    {
+                        "trained": m,
+                        "base": base,
+                        "trained_moves": float(mean_move[m]),
+                        "base_moves": float(mean_move[base]),
+                        "pool_instruction": info[m].pool_instruction,
+                    }
+                )
+    return rows
+
+
 def findings(
     points: list[tuple[str, str]],
     dist: np.ndarray,
     displacement: pd.DataFrame,
-    num_params: dict[str, int] | None = None,
+    info: dict[str, ModelInfo] | None = None,
+    controls: tuple[str, ...] = (),
+    spaces: dict[str, np.ndarray] | None = None,
 ) -> dict:
-    """The study's three findings, measured (docs/recipe.md §3): family clustering, task order, size."""
-    models = np.array([m for m, _ in points])
-    conds = np.array([c for _, c in points])
-    off = ~np.eye(len(points), dtype=bool)
-    same_model, same_cond = models[:, None] == models[None, :], conds[:, None] == conds[None, :]
-    nearest = np.where(off, dist, np.inf).argmin(axis=1)
-    within_model = float(dist[same_model & off].mean())
-    across = same_cond & ~same_model
-    within_condition = float(dist[across].mean()) if across.any() else float("nan")
+    """The study's three findings (docs/recipe.md §3), measured on every model except the ``controls``
+    (random models: they have no family to cluster by and no size to compare):
+
+    1. models cluster by family, not by task (a model without ``info`` is a family of its own);
+    2. STS, classification and clustering instructions move queries further than retrieval and reranking;
+    3. a larger model does not move further, judged within a family (``size_within_family``), plus what
+       the kit's training did to its base's displacements (``training_effect``). With the PCA ``spaces``,
+       each size pair carries a paired bootstrap interval over the queries; "further" only when it is above 0."""
+    info = info or {}
+    present = {m for m, _ in points}
+    points, dist = _points_kept(points, dist, controls)
+    family = {m: info[m].family if m in info else m for m, _ in points}
+    displacement = displacement[~displacement["model"].isin(controls)]
     pivot = displacement.pivot(index="model", columns="condition", values="displacement")
     strong = [c for c in ("STS", "Classification", "Clustering") if c in pivot]
     weak = [c for c in ("Retrieval", "Reranking") if c in pivot]
@@ -207,23 +328,19 @@ def findings(
         if strong and weak
         else {}
     )
-    out = {
-        "nearest_is_same_model": float(np.mean(models[nearest] == models)),
-        "mean_distance_within_model": within_model,
-        "mean_distance_same_condition_across_models": within_condition,
-        "models_cluster_by_family": bool(within_model < within_condition),
+    mean_move = pivot.mean(axis=1)
+    pairs = _size_within_family(mean_move, info, spaces)
+    return {
+        "controls_left_out": [c for c in controls if c in present],
+        "families": family,
+        **_family_clustering(points, dist, family),
+        "mean_displacement_per_model": mean_move.to_dict(),
         "mean_displacement_per_task": pivot.mean(axis=0).sort_values().to_dict(),
         "sts_cls_clu_move_more_than_retrieval_reranking": order,
+        "size_within_family": pairs,
+        "larger_moves_further_within_family": any(p["larger_moves_further"] for p in pairs) if pairs else None,
+        "training_effect": _training_effect(mean_move, info),
     }
-    if num_params and len(num_params) > 1:
-        mean_disp = pivot.mean(axis=1)
-        names = [m for m in mean_disp.index if m in num_params]
-        sizes, moves = [num_params[m] for m in names], [mean_disp[m] for m in names]
-        varies = len(set(sizes)) > 1 and np.ptp(moves) > 0
-        largest = max(names, key=num_params.__getitem__)
-        out["size_vs_displacement_spearman"] = float(spearmanr(sizes, moves).statistic) if varies else None
-        out["largest_model_moves_most"] = bool(mean_disp.idxmax() == largest)
-    return out
 
 
 def robustness(
@@ -232,6 +349,8 @@ def robustness(
     embeddings: Embeddings,
     reference: str,
     method: ProcrustesMethod = "svd",
+    info: dict[str, ModelInfo] | None = None,
+    controls: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Repeat steps 3-4 with every model as the reference; compare with ``reference``'s picture."""
     _, base_dist = point_distances(project(spaces, reference, method), conditions)
@@ -239,12 +358,12 @@ def robustness(
     rows = []
     for ref in spaces:
         points, dist = point_distances(project(spaces, ref, method), conditions)
-        found = findings(points, dist, displacement_table(embeddings, points, dist))
+        found = findings(points, dist, displacement_table(embeddings, points, dist), info, controls)
         rows.append(
             {
                 "reference": ref,
                 "spearman_vs_chosen_reference": float(spearmanr(dist[upper], base_dist[upper]).statistic),
-                "nearest_is_same_model": found["nearest_is_same_model"],
+                "nearest_is_same_family": found["nearest_is_same_family"],
                 "models_cluster_by_family": found["models_cluster_by_family"],
                 "task_order_holds_for": sum(found["sts_cls_clu_move_more_than_retrieval_reranking"].values()),
             }
@@ -253,10 +372,14 @@ def robustness(
 
 
 def analyze(
-    embeddings: Embeddings, cfg: AnalysisConfig | None = None, num_params: dict[str, int] | None = None
+    embeddings: Embeddings, cfg: AnalysisConfig | None = None, info: dict[str, ModelInfo] | None = None
 ) -> AnalysisResult:
-    """Steps 2-4 on precomputed embeddings (``{model: {condition: (N, d)}}``, Base first)."""
+    """Steps 2-4 on precomputed embeddings (``{model: {condition: (N, d)}}``, Base first); ``info`` tells the
+    findings each model's family and size (``study.embed_models``), ``cfg.families`` overrides the family."""
     cfg = cfg or AnalysisConfig()
+    info = {m: replace(i, family=cfg.families.get(m, i.family)) for m, i in (info or {}).items()}
+    info |= {m: ModelInfo(family=f) for m, f in cfg.families.items() if m not in info}
+    controls = tuple(cfg.controls)
     conditions = list(next(iter(embeddings.values())))
     if conditions[0] != BASE or any(list(c) != conditions for c in embeddings.values()):
         raise ValueError(
@@ -284,7 +407,69 @@ def analyze(
             point_distance=pdist,
             mds=run_mds(pdist, cfg.seed),
             displacement=table,
-            findings=findings(points, pdist, table, num_params),
-            robustness=robustness(spaces, conditions, embeddings, reference, cfg.procrustes_method),
-            num_params=dict(num_params or {}),
+            findings=findings(points, pdist, table, info, controls, spaces),
+            robustness=robustness(spaces, conditions, embeddings, reference, cfg.procrustes_method, info, controls),
+            info=info,
         )
+
+
+# ------------------------------------------------------ 5. findings in words
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.0f}M" if n >= 1e6 else f"{n / 1e3:.0f}k"
+
+
+def describe_findings(result: AnalysisResult) -> list[str]:
+    """The study's findings as sentences computed from this run's numbers (notebook 05 prints them instead
+    of prose written in advance), one per finding, then what training did and which model sits nearest."""
+    f, lines = result.findings, []
+    if f["controls_left_out"]:
+        lines.append(f"Left out of the findings as controls (random weights): {', '.join(f['controls_left_out'])}.")
+    families = sorted(set(f["families"].values()))
+    verdict = {True: "HOLDS", False: "does NOT hold", None: "cannot be judged (one family only)"}
+    lines.append(
+        f"1. Models cluster by family, not by task: {verdict[f['models_cluster_by_family']]} over "
+        f"{len(families)} families ({'; '.join(families)}): mean distance within a family "
+        f"{f['mean_distance_within_family']:.2f}, the same task across families "
+        f"{f['mean_distance_same_condition_across_families']:.2f}; {f['nearest_is_same_family']:.0%} of the points "
+        f"have their nearest neighbour in their own family ({f['nearest_is_same_model']:.0%} in their own model)."
+    )
+    order = f["sts_cls_clu_move_more_than_retrieval_reranking"]
+    holds = [m for m, v in order.items() if v]
+    lines.append(
+        f"2. STS, classification and clustering instructions move queries further than retrieval and reranking for "
+        f"{len(holds)} of {len(order)} models" + (f" ({', '.join(holds)})" if holds else "") + "."
+    )
+    pairs = f["size_within_family"]
+    if not pairs:
+        lines.append("3. A larger model does not move further: cannot be judged here, no family has two sizes.")
+    for p in pairs:
+        size = {m: _millions(result.info[m].num_params) for m in (p["smaller"], p["larger"])}
+        low, high = p["difference_ci"]
+        reading = {"further": "does NOT hold", "less": "HOLDS", "tie": "HOLDS (a tie)"}[p["verdict"]]
+        lines.append(
+            f"3. A larger model does not move further: {reading} in the {p['family']} family: {p['larger']} "
+            f"({size[p['larger']]} parameters) moves its queries by {p['larger_moves']:.3f} on average, "
+            f"{p['smaller']} ({size[p['smaller']]}) by {p['smaller_moves']:.3f}; difference "
+            f"{p['larger_moves'] - p['smaller_moves']:+.3f} [{low:+.3f}, {high:+.3f}] over resampled queries."
+        )
+    for t in f["training_effect"]:
+        way = "less" if t["trained_moves"] < t["base_moves"] else "more"
+        lines.append(
+            f"Training: {t['trained']} moves its queries {way} than its untrained base {t['base']} "
+            f"({t['trained_moves']:.3f} against {t['base_moves']:.3f})"
+            + (
+                "; its mean leaves the instruction's tokens out (pool_instruction: false)."
+                if not t["pool_instruction"]
+                else "."
+            )
+        )
+        lines.append(_nearest_model(result, t["trained"]))
+    return lines
+
+
+def _nearest_model(result: AnalysisResult, model: str) -> str:
+    """Which other model's Base space is closest to ``model``'s (the Procrustes distance matrix's row)."""
+    i = result.labels.index(model)
+    others = [(result.distances[i, j], label) for j, label in enumerate(result.labels) if j != i]
+    distance, nearest = min(others)
+    return f"{model}'s nearest model on the Base condition: {nearest} (Procrustes distance {distance:.2f})."

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 
@@ -24,11 +24,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from minif2.analysis.plots import save_figures
-from minif2.analysis.shift import AnalysisConfig, AnalysisResult, Embeddings, analyze
+from minif2.analysis.shift import AnalysisConfig, AnalysisResult, Embeddings, ModelInfo, analyze
 from minif2.assets import MODEL_ASSETS
 from minif2.config import PROFILES, MissingInputError, load_config, profile_path, save_config, staged_folder
 from minif2.instructions import BASE
-from minif2.model import Embedder
+from minif2.model import EMBEDDER_FILE, Embedder
 
 __all__ = [
     "DEFAULT_QUERIES_FILE",
@@ -55,21 +55,35 @@ def embed_conditions(
     return out
 
 
-def embed_models(cfg: AnalysisConfig, queries: list[str]) -> tuple[Embeddings, dict[str, int]]:
-    """Load each model in turn (one in memory at a time) -> embeddings and parameter counts."""
+def embed_models(cfg: AnalysisConfig, queries: list[str]) -> tuple[Embeddings, dict[str, ModelInfo]]:
+    """Load each model in turn (one in memory at a time) -> embeddings and what the findings need to know
+    of it (:func:`model_info`)."""
 
     embeddings: Embeddings = {}
-    num_params: dict[str, int] = {}
+    info: dict[str, ModelInfo] = {}
     for spec in tqdm(cfg.models, desc="models", unit="model"):
         label, source = parse_model_spec(spec)
         if label in embeddings:
             raise ValueError(f"two models are labelled '{label}': name one with 'label=path' in AnalysisConfig.models")
         embedder = Embedder.from_pretrained(source, max_length_tokens=cfg.max_length_tokens)
-        num_params[label] = sum(p.numel() for p in embedder.parameters())
+        info[label] = model_info(embedder)
         embeddings[label] = embed_conditions(embedder, queries, cfg.instructions, cfg.batch_size)
         del embedder
         gc.collect()
-    return embeddings, num_params
+    return embeddings, info
+
+
+def model_info(embedder: Embedder) -> ModelInfo:
+    """Family = the backbone's architecture and vocabulary (SmolLM2's 4-layer cut, its 30 layers and a model the
+    kit trained from either are one family; so are Qwen3's sizes); size = the backbone's parameters (a Dense head
+    is not counted); kit-trained = a folder minif2 saved."""
+    config = embedder.backbone.config
+    return ModelInfo(
+        family=f"{config.model_type}/vocab {config.vocab_size}",
+        num_params=sum(p.numel() for p in embedder.backbone.parameters()),
+        kit_trained=(Path(str(embedder.source)) / EMBEDDER_FILE).is_file(),
+        pool_instruction=embedder.config.pool_instruction or embedder.pooling != "mean",
+    )
 
 
 # ------------------------------------------------------------ outputs, main
@@ -116,7 +130,7 @@ def write_tables(result: AnalysisResult, out_dir: Path) -> list[Path]:
         "k_message": result.k_message,
         "models": result.labels,
         "conditions": result.conditions,
-        "num_params": result.num_params,
+        "models_info": {m: asdict(i) for m, i in result.info.items()},
         "findings": result.findings,
     }
     paths["summary.json"].write_text(json.dumps(summary, indent=2))
@@ -204,9 +218,9 @@ def run(cfg: AnalysisConfig) -> AnalysisResult:
     save_config(cfg, out_dir / "config.yaml")
     queries = load_queries(cfg.queries_file, cfg.num_queries)
     print(f"analysis: {len(queries)} queries x {1 + len(cfg.instructions)} conditions x {len(cfg.models)} models")
-    embeddings, num_params = embed_models(cfg, queries)
+    embeddings, info = embed_models(cfg, queries)
     np.savez(out_dir / "embeddings.npz", **{f"{m}|{c}": e for m, conds in embeddings.items() for c, e in conds.items()})
-    result = analyze(embeddings, cfg, num_params)
+    result = analyze(embeddings, cfg, info)
     if result.k_message:
         print(result.k_message)
     write_tables(result, out_dir)

@@ -234,7 +234,7 @@ def evaluate_models(
             label = label or (model.config.model if isinstance(model, Embedder) else model_label(str(model)))
             model = MtebEmbedder(model, label=label, instructions=cfg.instructions, dim=cfg.dim, **overrides)
         task_list = resolve_tasks(tasks, seed=cfg.seed, max_rows=cfg.max_rows_per_task)
-        for task in tqdm(task_list, desc=f"mteb {model.label}", unit="task"):
+        for task in tqdm(task_list, desc=f"mteb {model.label}", unit="task", disable=len(task_list) < 2):
             where = _predictions_folder(root, model, task)
             result = _run_one(model, task, cache, cfg.batch_size, where)
             per_row = _row_scores(task, result, where)

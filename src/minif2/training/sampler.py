@@ -424,5 +424,6 @@ def load_training_data(folder: str | Path, validation_fraction: float = 0.01, se
             "negatives_max": most,
         }
         if fewest != most:
-            log.warning("%s: rows have %d to %d negatives; training uses %d per row", source, fewest, most, fewest)
+            # counted in the report (negatives_min/max): a step draws at most the fewest a row of the source has
+            log.info("%s: rows have %d to %d negatives; a step can draw at most %d", source, fewest, most, fewest)
     return TrainingData(train, validation, family, available, report)
