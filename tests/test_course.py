@@ -227,6 +227,13 @@ def _nearest_sentence(answer, minilm_path):
     assert answer == int(scores.argmax())
 
 
+@_answer("00.4")
+def _a_document_has_no_prefix(answer, minilm_path):
+    from minif2 import format_query
+
+    assert answer == format_query("a cat on a mat", None) != format_query("a cat on a mat", "Find it.")
+
+
 @_answer("01.1")
 def _sts_pairs_kept(answer, minilm_path):
     from minif2.data import from_sts
@@ -259,6 +266,18 @@ def _retrieval_share(answer, minilm_path):
 
     mix = config.DATA_MIX_MILLIONS
     assert answer == pytest.approx(round(mix["retrieval"] / sum(mix.values()), 2))
+
+
+@_answer("01.4")
+def _nli_negatives(answer, minilm_path):
+    from minif2.data import from_nli
+
+    rows = [
+        {"premise": "p", "hypothesis": h, "label": label}
+        for h, label in (("e", "entailment"), ("n", "neutral"), ("c", "contradiction"))
+    ]
+    (sample,) = from_nli(rows, "nli_demo")
+    assert answer == len(sample.negatives) and sorted(sample.negatives) == ["c", "n"]
 
 
 @_answer("02.1")
@@ -309,6 +328,25 @@ def _margin_bar(answer, minilm_path):
     assert answer == pytest.approx(0.57)
 
 
+@_answer("02.4")
+def _false_negative_in_a_list(answer, minilm_path):
+    """The teacher scores the key's candidate highest, and F2LLM's rule drops it and only it."""
+    from minif2 import Embedder
+    from minif2.mining.mine import MiningConfig
+
+    nb = json.loads((ROOT / "notebooks" / "02_hard_negative_mining.ipynb").read_text())
+    cell = next("".join(c["source"]) for c in nb["cells"] if "exercise_query =" in "".join(c["source"]))
+    given: dict = {}
+    exec(cell.replace("# answer_4", "#"), given)  # the notebook's own query, positive and candidates
+    teacher, rule = Embedder.from_pretrained(str(minilm_path)), MiningConfig()
+    scores = (
+        teacher.encode([given["exercise_positive"], *given["candidates"]]) @ teacher.encode([given["exercise_query"]]).T
+    )
+    scores = scores.ravel()
+    dropped = [i for i, s in enumerate(scores[1:]) if s >= min(rule.max_score, rule.relative_margin * scores[0])]
+    assert dropped == [answer] and int(np.argmax(scores[1:])) == answer
+
+
 @_answer("03.1")
 def _loss_of_equal_vectors(answer, minilm_path):
     from minif2.training import hard_negative_loss
@@ -328,6 +366,16 @@ def _in_batch_negatives(answer, minilm_path):
 @_answer("03.3")
 def _optimiser_memory(answer, minilm_path):
     assert answer == pytest.approx(0.6e9 * 12 / 8 / 1e9)  # fp32 master + two AdamW moments, split over 8
+
+
+@_answer("03.4")
+def _loss_at_a_larger_temperature(answer, minilm_path):
+    from minif2.training import hard_negative_loss
+
+    unit = lambda c: torch.tensor([[c, (1 - c**2) ** 0.5]])  # noqa: E731 - a unit vector at cosine c with (1, 0)
+    loss = hard_negative_loss(torch.tensor([[1.0, 0.0]]), unit(0.9), unit(0.8)[:, None], temperature=0.5)
+    assert answer == pytest.approx(float(loss), abs=1e-3)
+    assert answer == pytest.approx(float(np.log1p(np.exp(-0.2))), abs=1e-3)  # by hand
 
 
 @_answer("04.1")
@@ -363,6 +411,14 @@ def _shape():
     rng = np.random.default_rng(0)
     shape = rng.standard_normal((10, 2))
     return shape - shape.mean(axis=0), rng
+
+
+@_answer("04.5")
+def _ndcg_past_the_cut_off(answer, minilm_path):
+    from minif2.evaluation import ndcg_at_k
+
+    assert answer == ndcg_at_k([f"x{i}" for i in range(10)] + ["d"], {"d": 1}, k=10)
+    assert ndcg_at_k([f"x{i}" for i in range(9)] + ["d"], {"d": 1}, k=10) == pytest.approx(1 / np.log2(11))
 
 
 @_answer("05.1")
@@ -407,6 +463,14 @@ def _what_the_reference_changes(answer, minilm_path):
     assert answer == [x for x in "abc" if changed[x]]
 
 
+@_answer("05.5")
+def _permuted_axes(answer, minilm_path):
+    from minif2.analysis import procrustes_distance
+
+    cloud = np.random.default_rng(0).standard_normal((50, 8))
+    assert answer == pytest.approx(procrustes_distance(cloud[:, [3, 0, 7, 1, 6, 2, 5, 4]], cloud), abs=1e-12)
+
+
 @_answer("06.1")
 def _matryoshka_weight(answer, minilm_path):
     from minif2.training import matryoshka_dims
@@ -432,6 +496,14 @@ def _forwards_of_the_cache(answer, minilm_path):
         lambda ids, mask: calls.append(1) or lin(ids), torch.ones(64, 3), torch.ones(64, 3), 8
     ).sum().backward()
     assert answer == len(calls)
+
+
+@_answer("06.4")
+def _false_negatives_masked(answer, minilm_path):
+    from minif2.training.losses import false_negatives
+
+    scores = torch.tensor([[0.85, 0.79, 0.75, 0.30]])
+    assert answer == int(false_negatives(scores, torch.tensor([[0.70]]), torch.zeros_like(scores), 0.1).sum())
 
 
 def _asked() -> dict[str, str]:
@@ -473,7 +545,7 @@ def test_every_answer_in_the_key_has_a_check():
 def test_answer_key_agrees_with_the_library(exercise, request):
     """The key is the teacher's copy; recompute every answer with the library, so a change of behaviour shows here."""
     prefix, k = exercise.split(".")
-    minilm_path = request.getfixturevalue("minilm_path") if exercise == "00.3" else None
+    minilm_path = request.getfixturevalue("minilm_path") if exercise in ("00.3", "02.4") else None
     ANSWER_CHECKS[exercise](_key(prefix)[f"answer_{k}"], minilm_path)
 
 

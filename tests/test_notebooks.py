@@ -41,6 +41,8 @@ def test_notebook_is_committed_clean_with_parameters_goals_and_exercises(noteboo
         i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
     ]
     assert not dirty, f"{notebook.name}: cells {dirty} have outputs; clear them before committing"
+    missing_ids = [i for i, c in enumerate(cells) if "id" not in c]  # nbformat 4.5: papermill warns, later refuses
+    assert not missing_ids, f"{notebook.name}: cells {missing_ids} have no id (nbformat.validator.normalize)"
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{notebook.name}: needs exactly one cell tagged 'parameters'"
     for name in ("profile", "run_dir", "seed", "smoke", "solutions"):

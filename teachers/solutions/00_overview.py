@@ -3,6 +3,7 @@
 answer_1 = (24, 7)  # mined per retrieval query, sampled per micro-batch (docs/recipe.md §1, §1a)
 answer_2 = 20.0  # scale = 1 / temperature = 1 / 0.05
 answer_3 = 0  # "How do I reverse a list in Python?" (cosine 0.76; the answer sentence is 0.58)
+answer_4 = "a cat on a mat"  # no instruction: the text as it is
 
 # shown after a right answer (course.check)
 explain_1 = (
@@ -16,4 +17,8 @@ explain_2 = (
 explain_3 = (
     "MiniLM puts the question about reversing a list closest: the same request in other words (cosine "
     "about 0.76); the sentence that answers it is related but says something else (about 0.58)."
+)
+explain_4 = (
+    "Documents are embedded exactly as they are: only a query gets 'Instruct: ...\\nQuery: ' in front, so one "
+    "document vector serves every task's queries."
 )

@@ -4,6 +4,7 @@ answer_1 = -1  # a mirror image is undone by a reflection: Q* = diag(-1, 1), det
 answer_2 = 1.0  # Q* = R^T, so ||2 S R R^T - S||^2 / ||S||^2 = ||S||^2 / ||S||^2 = 1 (hence the kit's unit-norm scaling)
 answer_3 = 10  # min over models of min(rows, dims) = min(10, 384, 10, 64)
 answer_4 = ["b"]  # one Q turns all of a model's conditions (cosines kept); D is computed before choosing a reference
+answer_5 = 0.0  # a permutation matrix is orthogonal: Procrustes undoes it exactly
 
 # shown after a right answer (course.check)
 explain_1 = (
@@ -23,4 +24,9 @@ explain_4 = (
     "A rotation keeps every cosine within a model, so each model's displacements (a) stay, and the "
     "Procrustes distances (c) are computed before any reference is chosen; only cosines between points of"
     " different models (b) depend on which model the others are turned onto."
+)
+explain_5 = (
+    "A permutation of the axes is an orthogonal matrix (a rotation or reflection of the space), so Procrustes "
+    "finds it and nothing is left: D = 0. This is why two models' spaces can be compared at all: the order and "
+    "orientation of their axes mean nothing."
 )
