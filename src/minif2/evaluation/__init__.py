@@ -7,6 +7,7 @@ Modules, in the order the step runs:
 - ``retrieval``: A quick before/after retrieval score on a held-out BEIR folder (notebook 03).
 - ``report``: Results of an evaluation as the paper reports them: a tidy table, category averages, a plot.
 - ``evaluate``: MTEB scoring of any Embedder, offline (local task folders) or on the hub (MTEB(eng, v2)).
+- ``space``: See and touch the embedding space: cosine histograms, PCA, the misses, your own query.
 - ``doctor``: Why a score differs: re-score with one setting changed at a time (``minif2 doctor``).
 
 Everything a notebook needs is importable from here (``from minif2.evaluation import ...``);
@@ -46,8 +47,26 @@ from minif2.evaluation.report import (
     plot_scores_by_dimension,
 )
 from minif2.evaluation.retrieval import RetrievalCurve, ndcg_at_k, retrieval_score, sts_score
+from minif2.evaluation.space import (
+    RetrievalView,
+    labelled_texts,
+    misses,
+    pair_cosines,
+    plot_cosine_histograms,
+    plot_space,
+    top_hits,
+    view_retrieval,
+)
 
 __all__ = [
+    "RetrievalView",
+    "labelled_texts",
+    "misses",
+    "pair_cosines",
+    "plot_cosine_histograms",
+    "plot_space",
+    "top_hits",
+    "view_retrieval",
     "DoctorConfig",
     "EvalConfig",
     "F2LLM_PROMPTS",
