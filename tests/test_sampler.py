@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections import Counter
 
@@ -277,9 +278,10 @@ def test_load_training_data_counts_uneven_negatives_as_python_would(tmp_path, ca
 
     rows = [Sample(f"q{i}", f"p{i}", [f"n{i}.{j}" for j in range(2 + i % 3)], "retrieval", "s", "I") for i in range(12)]
     write_unified({"s": rows}, tmp_path / "u")
-    data = load_training_data(tmp_path / "u", validation_fraction=0.25, seed=0)
+    with caplog.at_level(logging.INFO, logger="minif2.training.sampler"):
+        data = load_training_data(tmp_path / "u", validation_fraction=0.25, seed=0)
     counts = [len(r.negatives) for r in rows]
     report = data.report["sources"]["s"]
     assert (report["negatives_min"], report["negatives_max"]) == (min(counts), max(counts)) == (2, 4)
     assert data.negatives_available["s"] == 2 and report["train"] + report["validation"] == 12
-    assert "rows have 2 to 4 negatives; training uses 2 per row" in caplog.text
+    assert "s: rows have 2 to 4 negatives; a step can draw at most 2" in caplog.text  # a note, not a warning
