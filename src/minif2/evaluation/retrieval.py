@@ -25,6 +25,11 @@ from minif2.data.task_folders import read_eval_task
 __all__ = ["RetrievalCurve", "ndcg_at_k", "retrieval_score", "sts_score"]
 
 
+def document_text(row: dict[str, Any]) -> str:
+    """A BEIR corpus row as the model reads it: its title, a space, its text (a missing title is no title)."""
+    return (row.get("title", "") + " " + row["text"]).strip()
+
+
 def ndcg_at_k(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
     """nDCG@k with graded relevance and the linear gain (as BEIR / pytrec_eval's ``ndcg_cut``).
 
@@ -61,7 +66,7 @@ def retrieval_score(
         wanted = {d for q in qids for d in task["qrels"][q]}
         others = [d for d in doc_ids if d not in wanted]
         doc_ids = sorted(wanted | set(rng.sample(others, min(len(others), len(wanted)))))
-    docs = [(task["corpus"][d].get("title", "") + " " + task["corpus"][d]["text"]).strip() for d in doc_ids]
+    docs = [document_text(task["corpus"][d]) for d in doc_ids]
     q_emb = embedder.encode(
         [task["queries"][q] for q in qids], batch_size=batch_size, instruction=task["instruction"] or None
     )

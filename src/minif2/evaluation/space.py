@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from minif2.data.task_folders import read_eval_task
+from minif2.evaluation.retrieval import document_text
 
 __all__ = [
     "RetrievalView",
@@ -72,7 +73,7 @@ def view_retrieval(embedder: Any, task_folder: str | Path, batch_size: int = 32)
     index = {d: i for i, d in enumerate(doc_ids)}
     qids = [q for q in sorted(task["qrels"]) if q in task["queries"] and any(g > 0 for g in task["qrels"][q].values())]
     gold = np.array([index[next(d for d, g in task["qrels"][q].items() if g > 0)] for q in qids])
-    documents = [(task["corpus"][d].get("title", "") + " " + task["corpus"][d]["text"]).strip() for d in doc_ids]
+    documents = [document_text(task["corpus"][d]) for d in doc_ids]
     queries = [task["queries"][q] for q in qids]
     instruction = _query_instruction(embedder, task["instruction"])
     return RetrievalView(
