@@ -517,3 +517,17 @@ def test_scores_by_dimension_encodes_once_and_plots(
     )
     scored = pd.read_csv(tmp_path / "cli" / "results.csv")["main_score"].item()
     assert scored == pytest.approx(table.loc[table["dim"] == 16, "main_score"].item(), abs=1e-6)
+
+
+def test_width_axis_labels_every_width_that_does_not_collide() -> None:
+    """Matryoshka's widths on a log2 axis: 512 sits a sixth of an octave from the full 576, so only 576 is labelled."""
+    import matplotlib.pyplot as plt
+
+    from minif2.evaluation.report import _width_ticks
+
+    fig, ax = plt.subplots()
+    _width_ticks(ax, [8, 16, 32, 64, 128, 256, 512, 576])
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == ["8", "16", "32", "64", "128", "256", "", "576"]
+    assert list(ax.get_xticks()) == [8, 16, 32, 64, 128, 256, 512, 576]
+    plt.close(fig)

@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_displacement", "plot_distance_heatmap", "plot_mds", "plot_procrustes_toy", "save_figures"]
 
-SHORT = {"Retrieval": "Ret", "Reranking": "Rer", "Classification": "Cls", "Clustering": "Clu"}  # MDS point labels
-
 
 def _plt():
 
@@ -29,25 +27,31 @@ def _plt():
 
 
 def plot_mds(result: AnalysisResult) -> Figure:
-    """MDS map of all (model, condition) points; each model's Base point joined to its instructed points."""
+    """MDS map of all (model, condition) points; each model's Base point joined to its instructed points.
+
+    Colour is the model and marker shape the condition, with one legend for each: text labels beside the points
+    overlapped wherever two conditions landed close together.
+    """
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = plt.subplots(figsize=(9, 6), layout="constrained")  # room for the legends
     colours = plt.cm.tab10(np.arange(len(result.labels)) % 10)
+    markers = dict(zip(result.conditions[1:], "osD^vPXph<>"))
     index = {p: i for i, p in enumerate(result.points)}
     for colour, model in zip(colours, result.labels):
         base = result.mds[index[(model, result.conditions[0])]]
         for cond in result.conditions[1:]:
             x, y = result.mds[index[(model, cond)]]
-            ax.plot([base[0], x], [base[1], y], color=colour, lw=1, alpha=0.6)
-            ax.scatter(x, y, color=colour, s=30)
-            ax.annotate(SHORT.get(cond, cond), (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.scatter(*base, color=colour, s=140, marker="*", edgecolor="black", label=f"{model} (Base = star)")
-    ax.set_title(f"Instruction shift: MDS of cosine distances in the reference space ({result.reference})")
+            ax.plot([base[0], x], [base[1], y], color=colour, lw=1, alpha=0.5)
+            ax.scatter(x, y, color=colour, s=40, marker=markers[cond], edgecolor="black", linewidth=0.4)
+        ax.scatter(*base, color=colour, s=160, marker="*", edgecolor="black", zorder=3)
+    by_model = [plt.Line2D([], [], color=c, marker="*", ms=11, ls="", mec="black") for c in colours]
+    by_cond = [plt.Line2D([], [], color="grey", marker=m, ls="", mec="black") for m in markers.values()]
+    labels = [f"{m} (star: Base)" for m in result.labels] + [f"instruction: {c}" for c in markers]
+    ax.legend(by_model + by_cond, labels, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"Instruction shift: MDS of cosine distances\nin the reference space ({result.reference})")
     ax.set_xlabel("MDS dimension 1 (cosine-distance units)")
     ax.set_ylabel("MDS dimension 2 (cosine-distance units)")
-    ax.legend(fontsize=8, loc="best")
     ax.set_aspect("equal", adjustable="datalim")
-    fig.tight_layout()
     return fig
 
 

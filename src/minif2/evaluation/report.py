@@ -129,6 +129,18 @@ def plot_scores(results: pd.DataFrame, path: str | Path | None = None, title: st
     return fig
 
 
+def _width_ticks(ax: Any, dims: list[int]) -> None:
+    """A log2 width axis with a tick at every width, labelled where labels do not collide: the full width (the
+    last) always, a smaller one only half an octave or more below the last labelled (512 beside 576 is not)."""
+    ax.set_xscale("log", base=2)
+    labelled, keep = [], float("inf")
+    for d in sorted(dims, reverse=True):
+        labelled.append(str(d) if np.log2(keep) - np.log2(d) >= 0.5 else "")
+        keep = d if labelled[-1] else keep
+    ax.set_xticks(sorted(dims), labelled[::-1])
+    ax.minorticks_off()
+
+
 def plot_scores_by_dimension(results: pd.DataFrame, path: str | Path | None = None, title: str | None = None) -> Any:
     """Mean main score (x100) against the embedding dimension, one line per model (Matryoshka, docs/recipe.md §1b).
 
@@ -141,8 +153,7 @@ def plot_scores_by_dimension(results: pd.DataFrame, path: str | Path | None = No
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for model in dict.fromkeys(results["model"]):
         ax.plot(table.index, table[model], marker="o", label=model)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(table.index, [str(d) for d in table.index])
+    _width_ticks(ax, list(table.index))
     ax.set_xlabel("dimensions kept (first d, re-normalised)")
     ax.set_ylabel(f"mean main score over {results['task'].nunique()} task(s) (x100)")
     ax.set_title(title or "Score against embedding dimension")
@@ -169,9 +180,7 @@ def plot_depth_and_width(results: pd.DataFrame, title: str | None = None) -> Any
             line = rows.groupby("dim")["main_score"].mean().sort_index() * 100
             cost = f", encode {rows['encode_s'].iloc[0]:.1f} s" if "encode_s" in rows else ""
             ax.plot(line.index, line.values, marker="o", label=f"{layers} layers{cost}")
-        ax.set_xscale("log", base=2)
-        dims = sorted(own["dim"].unique())
-        ax.set_xticks(dims, [str(d) for d in dims], rotation=45)
+        _width_ticks(ax, sorted(own["dim"].unique()))
         ax.set_xlabel("dimensions kept (first d, re-normalised)")
         ax.set_title(recipe, fontsize=10)
         ax.grid(alpha=0.3)

@@ -317,7 +317,7 @@ def plot_loss_curve(
     ax.set_xlabel("optimiser step")
     ax.set_ylabel("loss (nats)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes: never over a curve
     return ax
 
 
