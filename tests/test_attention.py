@@ -76,3 +76,25 @@ def test_a_folder_saved_with_flash_attention_reloads_where_there_is_none(tiny_qw
     emb.save(tmp_path / "m")
     again = Embedder.from_pretrained(str(tmp_path / "m"))
     assert again.config.attn_implementation == "auto" and again.backbone.config._attn_implementation == "sdpa"
+
+
+def test_the_causal_mask_by_hand_is_what_the_decoder_runs_and_bidirectional_differs(tiny_qwen3_path):
+    """The two masks notebook 06 draws: a lower triangle over real keys reproduces the backbone's own causal run;
+    ``bidirectional_mask`` lets every query see every real key (padding stays hidden) and changes the states."""
+    emb = Embedder.from_pretrained(str(tiny_qwen3_path))
+    batch = emb.tokenizer(TEXTS, padding=True, return_tensors="pt")
+    mask = batch["attention_mask"]
+    n = mask.shape[1]
+    causal = torch.tril(torch.ones(n, n, dtype=torch.bool))[None, None] & mask[:, None, None, :].bool()
+    causal_4d = torch.zeros(causal.shape).masked_fill(~causal, torch.finfo(torch.float32).min)
+    bidir = attention.bidirectional_mask(mask)
+    assert torch.equal(bidir[0, 0] == 0, mask[0].bool().expand(n, n))
+    position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    with torch.no_grad():
+        own = emb.backbone(input_ids=batch["input_ids"], attention_mask=mask, position_ids=position_ids)
+        by_hand = emb.backbone(input_ids=batch["input_ids"], attention_mask=causal_4d, position_ids=position_ids)
+        both_ways = emb.backbone(input_ids=batch["input_ids"], attention_mask=bidir, position_ids=position_ids)
+    real = mask.bool()
+    own, by_hand, both_ways = (o.last_hidden_state[real] for o in (own, by_hand, both_ways))
+    torch.testing.assert_close(by_hand, own, atol=1e-5, rtol=1e-5)
+    assert (both_ways - own).abs().max() > 1e-3

@@ -527,3 +527,20 @@ def test_head_falls_back_to_every_source_and_saves_a_dense_module(train_config, 
     head = read_metrics(tmp_path / "metrics.jsonl", split="head")
     assert len(head) == 1 and head[0]["steps"] == 5 and head[0]["texts"] > 0
     assert (final / "2_Dense" / "model.safetensors").is_file()
+
+
+def test_bidirectional_training_trains_and_saves_a_bidirectional_model(
+    train_config, data_dir: Path, tmp_path: Path
+) -> None:
+    """``TrainConfig.bidirectional`` (QZhou) reaches the model that trains and the folder it saves; None keeps the
+    model's own (causal) attention."""
+    from minif2 import Embedder
+
+    with pytest.warns(UserWarning, match="restored by minif2"):
+        final = train(train_config(data_dir, tmp_path / "bi", max_steps=2, bidirectional=True))
+    again = Embedder.from_pretrained(final)
+    assert again.config.bidirectional
+    causal = Embedder.from_pretrained(final, bidirectional=False)
+    texts = ["a river in the jungle", "the queen plays piano at night"]
+    assert np.abs(again.encode(texts) - causal.encode(texts)).max() > 1e-4  # the saved flag changes the vectors
+    assert not Embedder.from_pretrained(train(train_config(data_dir, tmp_path / "c", max_steps=1))).config.bidirectional

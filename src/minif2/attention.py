@@ -20,7 +20,7 @@ from typing import Literal, get_args
 
 import torch
 
-__all__ = ["ATTENTION_CHOICES", "Attention", "choose_attention", "flash_attention_usable"]
+__all__ = ["ATTENTION_CHOICES", "Attention", "bidirectional_mask", "choose_attention", "flash_attention_usable"]
 
 Attention = Literal["auto", "flash_attention_2", "sdpa", "eager"]  # or None: transformers' own choice
 ATTENTION_CHOICES = get_args(Attention)
@@ -61,3 +61,18 @@ def choose_attention(requested: str | None, bidirectional: bool = False) -> str 
         )
         return "sdpa"
     return requested
+
+
+def bidirectional_mask(attention_mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """QZhou's bidirectional attention as the additive 4-D mask a decoder takes: (batch, 1, seq, seq), 0 where a
+    query token may attend, the dtype's minimum where it may not.
+
+    Every query token sees every real key token (``attention_mask`` > 0) in both directions, as in an encoder;
+    padding stays hidden. Without it, transformers builds the causal mask: token i sees keys 0..i only.
+
+    >>> bidirectional_mask(torch.tensor([[1, 1, 0]]))[0, 0].eq(0).int().tolist()
+    [[1, 1, 0], [1, 1, 0], [1, 1, 0]]
+    """
+    keys = attention_mask[:, None, None, :] > 0  # (batch, 1, 1, seq)
+    full = keys.expand(-1, 1, attention_mask.shape[1], -1)
+    return torch.zeros(full.shape, dtype=dtype, device=attention_mask.device).masked_fill(~full, torch.finfo(dtype).min)

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from minif2.assets import MODEL_ASSETS, AssetError, final_norm, resolve_model
-from minif2.attention import FLASH, Attention, choose_attention
+from minif2.attention import FLASH, Attention, bidirectional_mask, choose_attention
 from minif2.model_card import write_model_card
 from minif2.pooling import Pooling, mark_instructions, pool
 from minif2.schema import TASK_TYPES
@@ -269,11 +269,8 @@ class Embedder(nn.Module):
             if getattr(self.backbone.config, "_attn_implementation", None) == FLASH:
                 raise ValueError("bidirectional attention needs sdpa or eager; this backbone runs flash_attention_2")
             dtype = next(self.backbone.parameters()).dtype
-            dtype = dtype if dtype.is_floating_point else torch.float32
-            keys = attention_mask[:, None, None, :].bool()  # (batch, 1, 1, seq): every query sees every real key
-            full = keys.expand(-1, 1, attention_mask.shape[1], -1)
-            extra["attention_mask"] = torch.zeros(full.shape, dtype=dtype, device=attention_mask.device).masked_fill(
-                ~full, torch.finfo(dtype).min
+            extra["attention_mask"] = bidirectional_mask(
+                attention_mask, dtype if dtype.is_floating_point else torch.float32
             )
         return extra
 

@@ -60,7 +60,7 @@ def build_embedder(cfg: Any, source: str | None = None) -> Embedder:
         "max_length_tokens": cfg.max_length_tokens,
         "attn_implementation": cfg.attn_implementation,
     }
-    for name in ("pool_instruction", "instruction_tasks"):  # None: the model's own setting
+    for name in ("pool_instruction", "instruction_tasks", "bidirectional"):  # None: the model's own setting
         if getattr(cfg, name, None) is not None:
             kwargs[name] = getattr(cfg, name)
     if cfg.mode == "qlora":

@@ -63,6 +63,7 @@ class TrainConfig:
     max_length_tokens: int = PAPER["max_length_tokens"]  # F2LLM: 1023 tokens + EOS
     pool_instruction: bool | None = None  # None: the model's own; False: mean pooling skips instructions (pooling.py)
     instruction_tasks: list[str] | None = None  # None: the model's own; e.g. [retrieval]: only those get instructions
+    bidirectional: bool | None = None  # None: the model's own; True: QZhou's bidirectional attention (recipe §2)
     batch_size: int = PAPER["batch_per_gpu"]  # micro-batch per process (F2LLM: 16 x 32 GPUs = 512 global)
     grad_accum: int = 1  # micro-batches per optimiser step (F2LLM: none)
     num_epochs: int = PAPER["epochs"]  # F2LLM: 2
@@ -186,6 +187,7 @@ OPTION_FLAGS = (
     "loss",
     "use_mrl",
     "use_mll",
+    "bidirectional",
     "num_negatives_clustering",
     "lr_schedule",
     "grad_cache_chunk_size",
@@ -258,6 +260,13 @@ def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="layer Matryoshka: every loss part also at exit layers 1, 2, 4, 8, ... (and the last), averaged; "
         "cut the model later with `minif2 prune --num-layers k` (ML-Embed use_mll, model.py, §1b)",
+    )
+    group.add_argument(
+        "--bidirectional",
+        action="store_true",
+        default=None,
+        help="bidirectional attention: every token attends to every real token, as in an encoder (QZhou, §2); "
+        "the saved folder loads bidirectional through minif2.Embedder only",
     )
     group.add_argument(
         "--num-negatives-clustering",
