@@ -150,6 +150,7 @@ def main(cfg: CourseConfig) -> Path:
         "seed": cfg.seed,
         "smoke": cfg.smoke,
         "solutions": cfg.solutions,
+        "interactive": False,  # headless: every slider drawn once, as a static figure (course.explore)
     }
     summary: dict = {"config": asdict(cfg), "run_dir": str(run_dir), "times_s": {}, "status": "running"}
     print(

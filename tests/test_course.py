@@ -559,3 +559,18 @@ def test_check_hints_only_after_a_wrong_answer_and_echoes_nothing(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == ["00.1: not answered yet", "00.1: not quite. Hint: HINT"]
     assert lines[2].startswith("00.1: correct. ")  # with the key's explanation
+
+
+def test_explore_draws_once_at_the_sliders_values_headless_and_gives_sliders_live():
+    """Headless (papermill): one call at each slider's value, no widget; live: ipywidgets' interact, which also
+    draws once at the starting values and leaves a slider per argument."""
+    from ipywidgets import FloatSlider, IntSlider
+
+    from minif2.course import explore
+
+    calls = []
+    explore(lambda tau, k: calls.append((tau, k)), False, tau=FloatSlider(value=0.05, min=0.01, max=1.0), k=3)
+    assert calls == [(0.05, 3)]
+    calls.clear()
+    explore(lambda tau, k: calls.append((tau, k)), True, tau=FloatSlider(value=0.5, min=0.01, max=1.0), k=IntSlider(2))
+    assert calls == [(0.5, 2)]

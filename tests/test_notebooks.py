@@ -71,7 +71,14 @@ def test_notebook_runs_alone_headless(notebook, tmp_path):
         kernel_name="python3",
         cwd=str(ROOT),
         progress_bar=False,
-        parameters={"profile": "tiny", "run_dir": str(tmp_path / "run"), "seed": 0, "smoke": True, "solutions": True},
+        parameters={
+            "profile": "tiny",
+            "run_dir": str(tmp_path / "run"),
+            "seed": 0,
+            "smoke": True,
+            "solutions": True,
+            "interactive": False,
+        },
     )
     outputs = [o for c in _cells(out) for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]

@@ -8,6 +8,7 @@
   so that any notebook runs alone (one call instead of a pasted block per notebook).
 - :func:`check` / :func:`load_solutions`: the exercises' convention (below).
 - :func:`measured`: a figure from another run (``benchmarks/measured/``), for cells that label it as such.
+- :func:`explore`: sliders (ipywidgets) in a live notebook, one static figure in a headless run.
 
 Exercises, the same in every notebook: the set-up cell sets ``answer_1 = answer_2 = ... = None``
 (and, with ``solutions=True``, loads the teacher's answers); the student writes ``answer_N = ...``
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from minif2.mining import main as mine
 from minif2.model import EMBEDDER_FILE
 from minif2.training import TrainConfig, train
 
-__all__ = ["STEPS", "RunPaths", "check", "ensure_step", "load_solutions", "measured", "run_paths"]
+__all__ = ["STEPS", "RunPaths", "check", "ensure_step", "explore", "load_solutions", "measured", "run_paths"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,23 @@ def _solutions_file(prefix: str) -> Path:
     if not found:
         raise FileNotFoundError(f"no solutions file teachers/solutions/{prefix}_*.py")
     return found[0]
+
+
+def explore(draw: Callable[..., Any], interactive: bool, **sliders: Any) -> None:
+    """Call ``draw`` with sliders for its keyword arguments: ipywidgets' ``interact`` in a live notebook, or, with
+    ``interactive=False`` (papermill, ``scripts/run_course.py``), once at each slider's starting value, so a
+    headless run keeps a static figure instead of a widget it cannot show.
+
+    >>> from ipywidgets import FloatSlider
+    >>> explore(lambda tau: print(f"tau = {tau}"), False, tau=FloatSlider(value=0.05, min=0.01, max=1.0))
+    tau = 0.05
+    """
+    if interactive:
+        import ipywidgets  # noqa: PLC0415 - only a live notebook needs it
+
+        ipywidgets.interact(draw, **sliders)
+    else:
+        draw(**{name: getattr(slider, "value", slider) for name, slider in sliders.items()})
 
 
 def check(exercise: str, answer: Any, hint: str = "", rel_tol: float = 1e-2) -> None:
