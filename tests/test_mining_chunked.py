@@ -78,7 +78,7 @@ def test_disk_path_mines_the_same_negatives_as_memory(pair_case, backend, use_ca
         corpus_chunk=7,
         query_chunk=5,
         progress_bar=False,
-    )  # 60 documents: 6 encode chunks, 9 corpus chunks x 12 query blocks
+    )  # 60 documents: 6 encode chunks, 9 corpus chunks x 12 query blocks (faiss: 1)
     disk = mine_source(samples, teacher, disk_cfg, cache_dir=tmp_path / "disk")
     assert [r["negatives"] for r in disk.samples] == [r["negatives"] for r in memory.samples]
     assert disk.report["removed"] == memory.report["removed"] and disk.report["shortfall"] == memory.report["shortfall"]

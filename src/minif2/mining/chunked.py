@@ -47,6 +47,7 @@ __all__ = ["DiskDtype", "block_search", "disk_path", "encode_to_disk", "merge_to
 
 DiskDtype = Literal["float16", "float32"]
 log = logging.getLogger(__name__)
+FAISS_QUERY_BLOCK = 4096  # faiss' own query block (distance_compute_blas_query_bs): the least it is given at once
 
 
 def disk_path(embedder: Any, texts: Sequence[str], folder: str | Path, dtype: DiskDtype = "float16") -> Path:
@@ -157,8 +158,8 @@ def block_search(
     that may be a float16 memory map; ``k = min(k, len(corpus))``, as ``retrieve.exact_search``.
 
     The corpus is read one ``corpus_chunk`` at a time (each chunk once); every block of
-    ``query_chunk`` queries is scored against it (faiss ``IndexFlatIP`` or torch; ``auto``:
-    faiss when installed) and merged into that block's running top-k.
+    ``query_chunk`` queries (faiss: at least 4096) is scored against it (faiss ``IndexFlatIP``
+    or torch; ``auto``: faiss when installed) and merged into that block's running top-k.
     """
     if backend == "auto":
         backend = "faiss" if faiss_available() else "exact"
@@ -169,6 +170,8 @@ def block_search(
     best_i = torch.full((n_queries, k), -1, dtype=torch.int64)
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     show = len(corpus) > corpus_chunk if show_progress_bar is None else show_progress_bar
+    # faiss blocks its own products (4096 queries x 1024 documents): calls of fewer queries were ~40 % slower
+    query_chunk = max(query_chunk, FAISS_QUERY_BLOCK) if backend == "faiss" else query_chunk
     for c_start in tqdm(range(0, len(corpus), corpus_chunk), desc="search", unit="chunk", disable=not show or k == 0):
         chunk = np.ascontiguousarray(corpus[c_start : c_start + corpus_chunk], dtype=np.float32)  # (chunk, dim)
         for q_start in range(0, n_queries, query_chunk):
