@@ -439,7 +439,7 @@ def _config_classes() -> dict[type, set[str]]:
 
     return {
         unify.UnifyConfig: {"classification_form"},
-        MiningConfig: {"on_shortfall", "existing_negatives", "search_backend"},
+        MiningConfig: {"on_shortfall", "existing_negatives", "search_backend", "corpus_storage", "disk_dtype"},
         trainer.TrainConfig: {"mode", "backend", "precision", "attn_implementation", "loss", "lr_schedule"},
         EvalConfig: {"torch_dtype"},
         DoctorConfig: {"torch_dtype", "checks"},

@@ -3,6 +3,7 @@
 Modules, in the order the step runs:
 
 - ``retrieve``: Encode a corpus once, then find each query's top-k documents: the retrieval half of mining.
+- ``chunked``: Mining a corpus larger than memory: float16 embeddings on disk, searched chunk by chunk.
 - ``rule``: F2LLM's margin rule on retrieved candidates (docs/recipe.md §1), as three small functions.
 - ``mine``: Margin-based hard-negative mining, F2LLM's rule (docs/recipe.md §1), as a few small functions.
 - ``report``: Looking at what mining did: score summaries, plots, a sample to eyeball, and the
@@ -13,6 +14,7 @@ taught in ``notebooks/02_hard_negative_mining.ipynb``.
 
 from __future__ import annotations
 
+from minif2.mining.chunked import block_search, disk_path, encode_to_disk, merge_top_k
 from minif2.mining.mine import MinedSource, MiningConfig, cli, load_teacher, main, mine_source, uses_instructions
 from minif2.mining.report import (
     hardness_table,
@@ -43,9 +45,12 @@ __all__ = [
     "MiningConfig",
     "RuleResult",
     "apply_rule",
+    "block_search",
     "cli",
+    "disk_path",
     "encode_cached",
     "encode_queries",
+    "encode_to_disk",
     "exact_search",
     "exclusion_masks",
     "faiss_available",
@@ -55,6 +60,7 @@ __all__ = [
     "load_scores",
     "load_teacher",
     "main",
+    "merge_top_k",
     "mine_source",
     "plot_rank_profile",
     "plot_removals",

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from datasets import Dataset
 
 from minif2.assets import cache_dir as asset_cache_dir
 from minif2.config import MINING, PROFILES, load_config, profile_path, save_config, staged_folder
+from minif2.mining.chunked import DiskDtype, block_search, encode_to_disk
 from minif2.mining.report import score_summary
 from minif2.mining.retrieve import Backend, encode_cached, encode_queries, search, teacher_fingerprint
 from minif2.mining.rule import RuleResult, apply_rule, exclusion_masks, select_negatives, source_corpus
@@ -84,8 +86,13 @@ class MiningConfig:
     existing_negatives: Literal["keep", "replace"] = "keep"  # kit: samples that arrive with negatives keep them
     exclude_query_text: bool = True  # kit: a document equal to the query is never its negative
     search_backend: Backend = "auto"  # faiss when installed, else exact chunked matmul (same results)
-    query_chunk: int = 1024  # exact search block sizes: memory ~ 4 * query_chunk * corpus_chunk bytes
-    corpus_chunk: int = 65536
+    query_chunk: int = 1024  # search block sizes: memory ~ 4 * query_chunk * corpus_chunk bytes
+    corpus_chunk: int = 65536  # (disk storage: also one float32 chunk, 4 * corpus_chunk * dim bytes)
+    corpus_storage: Literal["memory", "disk"] = "memory"  # kit: memory = float32 in RAM (F2LLM scale needs
+    # ~24 GB) | disk = encoded in chunks to a memory-mapped file in the cache, searched chunk by chunk (chunked.py)
+    disk_dtype: DiskDtype = "float16"  # kit: disk storage's dtype; float16 halves disk and page cache
+    encode_chunk_docs: int = 65536  # disk storage: documents encoded and written (and resumable) per chunk
+    progress_bar: bool | None = None  # disk storage's encode/search bars; None: only for more than one chunk
     cache_dir: str | None = None  # embedding cache; None: $MINIF2_CACHE/embeddings (~/.cache/minif2/embeddings)
     use_cache: bool = True
     max_samples_per_source: int | None = None  # smoke runs: the first N samples of each source (reported)
@@ -127,7 +134,7 @@ def _retrieve_and_filter(
     if query_keys is not None:
         excluded_per_row = [n + (per_key[q] if q >= 0 else 0) for n, q in zip(excluded_per_row, query_keys)]
     slack = int(max(excluded_per_row))  # retrieve enough that top_k candidates remain after the exclusions
-    scores, indices = search(q_emb, corpus_emb, top_k + slack, cfg.search_backend, cfg.query_chunk, cfg.corpus_chunk)
+    scores, indices = _search(q_emb, corpus_emb, top_k + slack, cfg)
     excluded = exclusion_masks(indices, pos_ids, corpus_keys, query_keys)
     rule = apply_rule(
         indices,
@@ -141,6 +148,31 @@ def _retrieve_and_filter(
         skip_order=cfg.skip_order,
     )
     return indices, scores, rule
+
+
+def _encode_corpus(teacher: Any, corpus: list[str], cfg: MiningConfig, cache: str | None) -> tuple[np.ndarray, bool]:
+    """The corpus embeddings and whether they came from the cache: float32 in memory, or with
+    ``corpus_storage: disk`` a memory map written chunk by chunk into the cache (``chunked.encode_to_disk``).
+
+    Without a cache the disk file goes to a temporary folder removed at once: the open map keeps
+    the (unlinked) file readable until it is dropped (POSIX).
+    """
+    if cfg.corpus_storage == "memory":
+        return encode_cached(teacher, corpus, None, cache, cfg.batch_size)
+    args = (cfg.encode_chunk_docs, cfg.batch_size, cfg.disk_dtype, cfg.progress_bar)
+    if cache is not None:
+        return encode_to_disk(teacher, corpus, cache, *args)
+    with tempfile.TemporaryDirectory(prefix="minif2-corpus-") as folder:
+        return encode_to_disk(teacher, corpus, folder, *args)
+
+
+def _search(q_emb: np.ndarray, corpus_emb: np.ndarray, k: int, cfg: MiningConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` (scores, indices): ``retrieve.search`` in memory, ``chunked.block_search`` on disk storage."""
+    if cfg.corpus_storage == "disk":
+        return block_search(
+            q_emb, corpus_emb, k, cfg.search_backend, cfg.query_chunk, cfg.corpus_chunk, cfg.progress_bar
+        )
+    return search(q_emb, corpus_emb, k, cfg.search_backend, cfg.query_chunk, cfg.corpus_chunk)
 
 
 def mine_source(
@@ -172,14 +204,14 @@ def mine_source(
         return MinedSource(rows, scores_out, report)
 
     cache = None if not cfg.use_cache else str(cache_dir) if cache_dir is not None else None
-    corpus_emb, corpus_hit = encode_cached(teacher, corpus, None, cache, cfg.batch_size)
+    corpus_emb, corpus_hit = _encode_corpus(teacher, corpus, cfg, cache)
     sub = [rows[i] for i in mine_rows]
     instructions = [r["instruction"] if uses_instructions(cfg, teacher) else "" for r in sub]
     q_emb, q_hits = encode_queries(teacher, [r["query"] for r in sub], instructions, cache, cfg.batch_size)
     timer["encoded"] = time.perf_counter()
     pos_ids = _positive_ids(sub, corpus_id)
     own_pos = np.array([corpus_id[r["positive"]] for r in sub])
-    pos_scores = np.einsum("nd,nd->n", q_emb, corpus_emb[own_pos])  # (n,) cosine of each query with its positive
+    pos_scores = np.einsum("nd,nd->n", q_emb, corpus_emb[own_pos].astype(np.float32))  # (n,) cosine with the positive
     query_keys = np.array([key_id.get(normalize_text(r["query"]), -1) for r in sub]) if cfg.exclude_query_text else None
     need = need_all[mine_rows]
 
