@@ -98,6 +98,7 @@ class CorpusWriter:
         self.norm_hash: array = array("q")  # doc id -> 8 bytes of its normalised hash (repeats of pairs)
         self.doc_chars: array = array("i")  # doc id -> characters
         self._pending: list[str] = []
+        self._last_lookup: dict[str, tuple[pa.Array, np.ndarray]] = {}  # column -> its last dictionary, ids
         self._buffer_docs = buffer_docs
         self._corpus = pq.ParquetWriter(self.folder / CORPUS_FILE, CORPUS_SCHEMA)
         self._queries: dict[str, pq.ParquetWriter] = {}
@@ -109,18 +110,28 @@ class CorpusWriter:
     def num_documents(self) -> int:
         return len(self.doc_chars)
 
-    def document_ids(self, texts: pa.Array) -> np.ndarray:
-        """Ids of ``texts`` (a string array), new ones written; the Python work is per distinct text of the batch.
+    def document_ids(self, texts: pa.Array | pa.ChunkedArray, column: str = "") -> np.ndarray:
+        """Ids of ``texts`` (strings, or dictionary-encoded as parquet stores repeats), new ones written.
+
+        The Python work is per distinct text of a dictionary, not per row; a dictionary equal to the
+        previous one of the same ``column`` (a row group read in several batches) is looked up once.
 
         >>> import tempfile; w = CorpusWriter(tempfile.mkdtemp())
         >>> w.document_ids(pa.array(["a", "b", "a"])).tolist(), w.document_ids(pa.array(["b", "c"])).tolist()
         ([0, 1, 0], [1, 2])
         """
         texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-        encoded = pc.dictionary_encode(texts)
+        encoded = texts if pa.types.is_dictionary(texts.type) else pc.dictionary_encode(texts)
         self.occurrences += len(texts)
-        lookup = np.fromiter((self._id(t) for t in encoded.dictionary.to_pylist()), np.int64, len(encoded.dictionary))
-        return lookup[encoded.indices.to_numpy(zero_copy_only=False)]
+        return self._lookup(encoded.dictionary, column)[encoded.indices.to_numpy(zero_copy_only=False)]
+
+    def _lookup(self, dictionary: pa.Array, column: str) -> np.ndarray:
+        cached = self._last_lookup.get(column)
+        if column and cached is not None and (cached[0] is dictionary or cached[0].equals(dictionary)):
+            return cached[1]
+        lookup = np.fromiter((self._id(t) for t in dictionary.to_pylist()), np.int64, len(dictionary))
+        self._last_lookup[column] = (dictionary, lookup)
+        return lookup
 
     def _id(self, text: str) -> int:
         key = text_key(text)

@@ -107,13 +107,13 @@ class _SourceImport:
         """Drop rows with a null or empty text in ``fields`` (strict: raise naming file, row and column)."""
         bad = np.zeros(len(batch), dtype=bool)
         for name in fields:
-            column = batch[name]
-            if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+            column = _one(batch[name])
+            text_type = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+            if not pa.types.is_string(text_type) and not pa.types.is_large_string(text_type):
                 reason = f"wrong type: column '{name}' holds {column.type}, expected text"
                 raise UnifyError(self.where, None, name, reason, "Give text columns")
             nulls = pc.is_null(column).to_numpy(zero_copy_only=False)
-            empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0).fill_null(True)
-            for i in np.flatnonzero(empty.to_numpy(zero_copy_only=False) & ~bad):
+            for i in np.flatnonzero(_blank(column) & ~bad):
                 why = (
                     "missing field: the value is null"
                     if nulls[i]
@@ -190,9 +190,29 @@ class _SourceImport:
         }
 
 
+def _one(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One array from a batch's column (a single chunk is not copied)."""
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
+
+
+def _blank(column: pa.Array) -> np.ndarray:
+    """Rows whose text is null, empty or whitespace only; a dictionary column is checked once per distinct text."""
+    if pa.types.is_dictionary(column.type):
+        blank_values = _blank(column.dictionary)
+        indices = column.indices.to_numpy(zero_copy_only=False)
+        nulls = pc.is_null(column.indices).to_numpy(zero_copy_only=False)
+        return nulls | blank_values[np.where(nulls, 0, indices).astype(np.int64)] if len(blank_values) else nulls
+    blank = pc.match_substring_regex(column, r"^\s*$").fill_null(True)
+    return blank.to_numpy(zero_copy_only=False)
+
+
 def _batches(path: Path, columns: list[str], cap: int | None, seed: int) -> Iterator[tuple[pa.Table, np.ndarray, int]]:
     """``(rows, their 1-based row numbers, rows left out by the cap)`` of ``path``, streamed."""
-    file = pq.ParquetFile(path)
+    schema = pq.read_schema(path)
+    texts = [c for c in columns if c != "query" and c in schema.names and pa.types.is_string(schema.field(c).type)]
+    file = pq.ParquetFile(path, read_dictionary=texts)  # repeated documents stay dictionary-encoded: no copies
     mask = cap_mask(file.metadata.num_rows, cap, seed)
     start = 0
     for record_batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
@@ -227,9 +247,8 @@ def import_f2llm_file(
         run.counts.rows_read += len(rows) + capped
         run.counts.capped_out += capped
         batch, rows = run.valid(batch, rows, ["query", "passage", *negatives])
-        documents = pa.chunked_array([batch[c].combine_chunks() for c in ["passage", *negatives]], pa.string())
-        ids = writer.document_ids(documents).reshape(1 + len(negatives), len(batch)).T  # (b, 1 + k)
-        run.write(batch["query"].combine_chunks(), ids)
+        ids = np.stack([writer.document_ids(_one(batch[c]), c) for c in ["passage", *negatives]], axis=1)  # (b, 1 + k)
+        run.write(_one(batch["query"]).cast(pa.string()), ids)
     return run
 
 
@@ -242,7 +261,7 @@ def _v2_documents(corpus: Path, writer: CorpusWriter) -> tuple[np.ndarray, np.nd
     keys, kit_ids = [], []
     for batch, _, _ in _batches(corpus, ["doc_id", "text"], None, 0):
         keys.append(_id_keys(batch["doc_id"]))
-        kit_ids.append(writer.document_ids(batch["text"]))
+        kit_ids.append(writer.document_ids(batch["text"], "text"))
     keys_all, ids_all = np.concatenate(keys), np.concatenate(kit_ids)
     order = np.argsort(keys_all, kind="stable")
     return keys_all[order], ids_all[order]
@@ -250,8 +269,9 @@ def _v2_documents(corpus: Path, writer: CorpusWriter) -> tuple[np.ndarray, np.nd
 
 def _id_keys(doc_ids: pa.ChunkedArray) -> np.ndarray:
     """F2LLM's doc ids (strings such as ``msmarco_12``, or integers) as 8-byte keys, one Python call per distinct id."""
-    encoded = pc.dictionary_encode(doc_ids.combine_chunks().cast(pa.string()))
-    digests = [text_key(t) for t in encoded.dictionary.to_pylist()]
+    column = _one(doc_ids)
+    encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+    digests = [text_key(str(t)) for t in encoded.dictionary.to_pylist()]
     return np.asarray(digests, dtype=np.uint64)[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
@@ -280,7 +300,7 @@ def import_f2llm_v2(
             row, col = np.argwhere(keys[at] != wanted)[0]
             column = ["passage_input_ids", *negatives][col]
             raise UnifyError(path, int(rows[row]), column, "unknown document: the id is not in corpus.parquet")
-        run.write(batch["query"].combine_chunks(), kit_ids[at])
+        run.write(_one(batch["query"]).cast(pa.string()), kit_ids[at])
     return run
 
 
