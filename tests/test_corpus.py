@@ -207,3 +207,38 @@ def test_small_sources_write_into_the_corpus_layout(tmp_path):
     writer.close({})
     rows = read_corpus_layout(tmp_path).rows["mine"].to_pylist()
     assert [(r["positive_id"], r["negative_ids"]) for r in rows] == [(0, [1, 2]), (0, [])]
+
+
+def test_streamed_import_is_deduplicated_against_held_out_tasks(tmp_path):
+    """A jsonl import's held-out split (data/holdout.py) becomes an eval task; the streamed F2LLM rows that
+    share its texts are dropped and counted, as dedup_samples drops inline samples."""
+    from minif2.data.task_folders import eval_texts
+
+    pairs = tmp_path / "pairs.jsonl"
+    lines = [json.dumps({"query": f"pair question {i}", "positive": f"pair answer {i}"}) for i in range(10)]
+    pairs.write_text("\n".join(lines) + "\n")
+    rows = [(f"pair question {i}", f"other text {i}", ["n a", "n b"]) for i in range(10)]
+    raw = _v1_file(tmp_path / "msmarco.parquet", rows)
+    cfg = UnifyConfig(out_dir=str(tmp_path / "data"), offline_sources=(), layout="corpus", imports=[
+        {"name": "mine", "shape": "pairs", "path": str(pairs), "holdout": 0.5},
+        {"name": "msmarco", "shape": "f2llm", "path": str(raw)},
+    ])  # fmt: skip
+    main(cfg)
+    held = {text_hash(t) for t in eval_texts(tmp_path / "data" / "eval_tasks")}
+    expected = sum(text_hash(f"pair question {i}") in held for i in range(10))
+    assert 0 < expected < 10
+    manifest = json.loads((tmp_path / "data" / "unified" / "manifest.json").read_text())
+    assert manifest["f2llm_import"]["msmarco"]["removed_eval_overlap"] == expected
+    assert manifest["dedup"]["removed_eval_overlap"]["msmarco"] == expected
+    kept = read_corpus_layout(tmp_path / "data" / "unified").rows["msmarco"]["query"].to_pylist()
+    assert len(kept) == 10 - expected and not {text_hash(q) for q in kept} & held
+    assert manifest["sources"]["mine"] == 10 - expected  # the held-out pairs left the jsonl source too
+
+
+def test_reading_a_corpus_folder_as_inline_says_what_to_do(tmp_path):
+    from minif2.config import MissingInputError
+    from minif2.schema import read_unified
+
+    CorpusWriter(tmp_path).close({})
+    with pytest.raises(MissingInputError, match="corpus layout"):
+        read_unified(tmp_path)
