@@ -242,3 +242,10 @@ def test_reading_a_corpus_folder_as_inline_says_what_to_do(tmp_path):
     CorpusWriter(tmp_path).close({})
     with pytest.raises(MissingInputError, match="corpus layout"):
         read_unified(tmp_path)
+
+
+def test_training_texts_are_the_same_in_either_layout(tmp_path):
+    a, b = load_training_data(_unify(tmp_path, "inline"), 0.1), load_training_data(_unify(tmp_path, "corpus"), 0.1)
+    for column in ("query", "positive"):
+        assert list(a.texts("msmarco", column)) == list(b.texts("msmarco", column))
+    assert len(b.texts("msmarco", "positive")) == 18

@@ -363,6 +363,13 @@ class TrainingData:
     def sizes(self) -> dict[str, int]:
         return {s: len(d) for s, d in self.train.items()}
 
+    def texts(self, source: str, column: str) -> Sequence[str]:
+        """Every training ``query`` or ``positive`` text of ``source``, whichever the layout (the head's texts)."""
+        rows = self.train[source]
+        if self.corpus is None or column == "query":
+            return rows[column]
+        return self.corpus.texts(rows.with_format("arrow")["positive_id"])
+
     def batch(
         self,
         source: str,

@@ -371,7 +371,7 @@ def _train_head(run: Run, log: MetricsLog) -> None:
     if not wanted:  # your own data has none of the profile's head sources: distil its texts instead
         print(f"head: no training source is one of head_sources {cfg.head_sources}; using every source's texts")
         wanted = list(run.data.train)
-    texts = (text for s in wanted for column in ("query", "positive") for text in run.data.train[s][column])
+    texts = (text for s in wanted for column in ("query", "positive") for text in run.data.texts(s, column))
     sentences = head_texts(texts, cfg.head_texts, cfg.seed)
     if not sentences:
         print("head: the training texts have no sentence of 3-60 words; the model is saved without a head")
