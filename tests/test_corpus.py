@@ -249,3 +249,19 @@ def test_training_texts_are_the_same_in_either_layout(tmp_path):
     for column in ("query", "positive"):
         assert list(a.texts("msmarco", column)) == list(b.texts("msmarco", column))
     assert len(b.texts("msmarco", "positive")) == 18
+
+
+def test_a_null_negative_drops_its_row_only(tmp_path):
+    path = tmp_path / "fever.parquet"
+    table = {"query": ["a", "b", "c"], "passage": ["pa", "pb", "pc"], "negative_1": ["shared", "shared", "x"]}
+    pq.write_table(pa.table({**table, "negative_2": ["y", None, "shared"]}), path)
+    with pytest.raises(UnifyError) as err:
+        import_f2llm_file(path, "fever", CorpusWriter(tmp_path / "strict"))
+    assert (err.value.line, err.value.field, err.value.reason.split(":")[0]) == (2, "negative_2", "missing field")
+    writer = CorpusWriter(tmp_path / "lenient")
+    run = import_f2llm_file(path, "fever", writer, lenient=True)
+    writer.close({})
+    data = read_corpus_layout(tmp_path / "lenient")
+    kept = [(r["query"], data.texts([r["positive_id"], *r["negative_ids"]])) for r in data.rows["fever"].to_pylist()]
+    assert kept == [("a", ["pa", "shared", "y"]), ("c", ["pc", "x", "shared"])]
+    assert (run.counts.skipped_invalid, run.counts.kept) == (1, 2)

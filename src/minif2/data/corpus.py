@@ -43,6 +43,7 @@ __all__ = [
     "CorpusData",
     "CorpusWriter",
     "QUERY_SCHEMA",
+    "dictionary_indices",
     "is_corpus_layout",
     "query_file",
     "read_corpus_layout",
@@ -98,7 +99,6 @@ class CorpusWriter:
         self.norm_hash: array = array("q")  # doc id -> 8 bytes of its normalised hash (repeats of pairs)
         self.doc_chars: array = array("i")  # doc id -> characters
         self._pending: list[str] = []
-        self._last_lookup: dict[str, tuple[pa.Array, np.ndarray]] = {}  # column -> its last dictionary, ids
         self._buffer_docs = buffer_docs
         self._corpus = pq.ParquetWriter(self.folder / CORPUS_FILE, CORPUS_SCHEMA)
         self._queries: dict[str, pq.ParquetWriter] = {}
@@ -110,28 +110,23 @@ class CorpusWriter:
     def num_documents(self) -> int:
         return len(self.doc_chars)
 
-    def document_ids(self, texts: pa.Array | pa.ChunkedArray, column: str = "") -> np.ndarray:
-        """Ids of ``texts`` (strings, or dictionary-encoded as parquet stores repeats), new ones written.
-
-        The Python work is per distinct text of a dictionary, not per row; a dictionary equal to the
-        previous one of the same ``column`` (a row group read in several batches) is looked up once.
+    def document_ids(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Ids of ``texts`` (strings; a chunked array is one dictionary over all its chunks), new ones written.
 
         >>> import tempfile; w = CorpusWriter(tempfile.mkdtemp())
         >>> w.document_ids(pa.array(["a", "b", "a"])).tolist(), w.document_ids(pa.array(["b", "c"])).tolist()
         ([0, 1, 0], [1, 2])
         """
-        texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-        encoded = texts if pa.types.is_dictionary(texts.type) else pc.dictionary_encode(texts)
-        self.occurrences += len(texts)
-        return self._lookup(encoded.dictionary, column)[encoded.indices.to_numpy(zero_copy_only=False)]
+        return self.dictionary_ids(*dictionary_indices(texts))
 
-    def _lookup(self, dictionary: pa.Array, column: str) -> np.ndarray:
-        cached = self._last_lookup.get(column)
-        if column and cached is not None and (cached[0] is dictionary or cached[0].equals(dictionary)):
-            return cached[1]
-        lookup = np.fromiter((self._id(t) for t in dictionary.to_pylist()), np.int64, len(dictionary))
-        self._last_lookup[column] = (dictionary, lookup)
-        return lookup
+    def dictionary_ids(self, dictionary: pa.Array, indices: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+        """Ids of ``dictionary[indices]``: the Python work is per distinct text, not per occurrence. Entries
+        marked in ``skip`` (blank texts) get :data:`BANNED` and are not written."""
+        self.occurrences += len(indices)
+        skip = np.zeros(len(dictionary), dtype=bool) if skip is None else skip
+        values = dictionary.to_pylist()
+        lookup = np.fromiter((BANNED if u else self._id(t) for t, u in zip(values, skip)), np.int64, len(values))
+        return lookup[indices]
 
     def _id(self, text: str) -> int:
         key = text_key(text)
@@ -191,6 +186,22 @@ class CorpusWriter:
         }
         (self.folder / "manifest.json").write_text(json.dumps(record, indent=2))
         return self.folder
+
+
+def dictionary_indices(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """``(distinct texts, index of each text among them)``, by Arrow's dictionary encoding (no Python per row).
+
+    >>> d, i = dictionary_indices(pa.chunked_array([["x", "y"], ["x"]]))
+    >>> d.to_pylist(), i.tolist()
+    (['x', 'y'], [0, 1, 0])
+    """
+    encoded = texts if pa.types.is_dictionary(texts.type) else pc.dictionary_encode(texts)
+    if isinstance(encoded, pa.ChunkedArray):  # the chunks share one dictionary
+        if encoded.num_chunks == 0:
+            return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
+        parts = [c.indices.fill_null(0).to_numpy(zero_copy_only=False) for c in encoded.chunks]
+        return encoded.chunk(0).dictionary, np.concatenate(parts).astype(np.int64)  # a null text: index 0
+    return encoded.dictionary, encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def samples_to_batch(samples: list[Sample], writer: CorpusWriter) -> pa.Table:
