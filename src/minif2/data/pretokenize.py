@@ -19,6 +19,7 @@ import argparse
 import hashlib
 import json
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,15 +46,24 @@ class PretokenizeConfig:
 
 def tokenizer_record(embedder: Any) -> dict[str, Any]:
     """How ids were made: model, length, and a sha256 of the tokenizer (vocabulary, post-processor included)."""
-    state = json.loads(embedder.tokenizer.backend_tokenizer.to_str())
-    state.pop("truncation", None), state.pop("padding", None)  # set by the last call, not part of the tokenizer
-    digest = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
     return {
         "model": embedder.config.model,
         "max_length_tokens": int(embedder.config.max_length_tokens),
-        "tokenizer_sha256": digest,
+        "tokenizer_sha256": _tokenizer_sha256(embedder.tokenizer),
         "eos_appended": bool(embedder.config.append_eos),
     }
+
+
+_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> sha256 (the trainer asks per batch)
+
+
+def _tokenizer_sha256(tokenizer: Any) -> str:
+    """sha256 of the tokenizer's definition (vocabulary, merges, post-processor), computed once per object."""
+    if tokenizer not in _DIGESTS:
+        state = json.loads(tokenizer.backend_tokenizer.to_str())
+        state.pop("truncation", None), state.pop("padding", None)  # set by the last call, not part of the tokenizer
+        _DIGESTS[tokenizer] = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+    return _DIGESTS[tokenizer]
 
 
 def ids_fit(tokenized: dict[str, Any] | None, embedder: Any) -> bool:
