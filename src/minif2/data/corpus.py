@@ -1,6 +1,6 @@
 """The corpus layout of a unified dataset: every document stored once, rows referring to it by id.
 
-F2LLM-v2's released pipeline (``F2LLM/tokenize_data_qwen.py``, ``F2LLM/run.py``; docs/recipe.md §1c) keeps
+F2LLM-v2's released pipeline (``F2LLM/tokenize_data_qwen.py``, ``F2LLM/run.py``; docs/recipe.md §1b) keeps
 each distinct document (passage or negative) once in ``corpus.parquet`` and each source's rows in
 ``{source}_query.parquet``, whose passage and negative columns hold document ids; the trainer looks the
 documents up (``id_to_docs``). Negatives drawn from a shared pool repeat across rows, so this is many
@@ -16,8 +16,9 @@ The kit's files, written in batches with ``pyarrow.parquet.ParquetWriter``:
 
 A document's identity is its exact text (as F2LLM's ``set(ls)``), kept as an 8-byte BLAKE2 digest:
 two different texts share an id with probability about n^2 / 2^65 (1e-6 for 6M documents). This
-module writes and reads the layout; importing F2LLM's files into it is ``data/f2llm.py``. Taught in
-``notebooks/01_data_unification.ipynb`` (the data layout) and docs/recipe.md §1c.
+module writes and reads the layout; importing F2LLM's files into it is ``data/f2llm.py``; it does not
+read texts for mining (``minif2 mine`` reads the inline form). Described in docs/recipe.md §1b and the
+README (F2LLM's full data); not yet taught in a notebook.
 """
 
 from __future__ import annotations

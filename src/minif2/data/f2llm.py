@@ -5,7 +5,7 @@ holds all rows in Python):
 
 - v1 (docs/recipe.md §1a): one ``{source}.parquet`` per source with ``query``, ``passage``,
   ``negative_1..N`` texts (24 negatives, or 1 for classification);
-- v2 (docs/recipe.md §1c, ``F2LLM/tokenize_data_qwen.py``): ``corpus.parquet`` (``doc_id``, ``text``)
+- v2 (docs/recipe.md §1b, ``F2LLM/tokenize_data_qwen.py``): ``corpus.parquet`` (``doc_id``, ``text``)
   and ``{source}_query.parquet`` with ``query`` and doc ids in ``passage_input_ids`` /
   ``negative_i_input_ids`` (F2LLM's column names). Token ids are not read: the kit tokenizes with its
   own model (``data/pretokenize.py``), so the corpus must carry ``text``.
@@ -17,6 +17,8 @@ against the evaluation texts (``data/dedup.py``'s rule: a query or positive that
 drops the row, such a negative is dropped from its list, a repeated (query, positive) is dropped)
 and the documents' ids (``CorpusWriter.document_ids``). Every drop is counted in :class:`ImportCounts`.
 Each source gets its family from F2LLM's lists (``schema.f2llm_family``) unless ``task`` is given.
+A held-out split of a streamed source is not made (``holdout`` is refused); it is described in
+docs/recipe.md §1b and the README, not yet taught in a notebook.
 """
 
 from __future__ import annotations

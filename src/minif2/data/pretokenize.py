@@ -1,6 +1,6 @@
 """``minif2 tokenize``: token ids stored once per document in a corpus-layout folder (``data/corpus.py``).
 
-F2LLM-v2 tokenizes its data before training (``F2LLM/tokenize_data_qwen.py``, docs/recipe.md §1c): every
+F2LLM-v2 tokenizes its data before training (``F2LLM/tokenize_data_qwen.py``, docs/recipe.md §1b): every
 distinct document once, truncated to ``max_seq_length`` (2047) tokens and THEN given an EOS, so the
 last-token pooling always finds one; the trainer only looks ids up (``F2LLM/run.py``). Here the ids are
 made by the embedder's own tokenizer call (``Embedder.tokenize`` without padding): its post-processor

@@ -134,7 +134,7 @@ class UnifyConfig:
     holdout: float = 0.0  # every import's held-out fraction, unless it sets its own (data/holdout.py); 0 = none
     offline_eval_tasks: bool = False  # write the offline held-out suite even with `offline_sources: []`
     # kit (issue 24): "inline" (every row holds its texts: schema.write_unified) | "corpus" (F2LLM-v2, docs/recipe.md
-    # §1c: documents once in corpus.parquet, rows by id; data/corpus.py). With "corpus", an import of shape f2llm
+    # §1b: documents once in corpus.parquet, rows by id; data/corpus.py). With "corpus", an import of shape f2llm
     # whose `path` (or `hub`) is a local file or folder is streamed in batches (data/f2llm.py)
     layout: Literal["inline", "corpus"] = "inline"
     f2llm_cap: int | None = None  # rows kept per streamed F2LLM source (seeded); F2LLM-v2: 80000 (f2llm.F2LLM_CAP)
