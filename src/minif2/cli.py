@@ -19,6 +19,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "assets": ("minif2.cli:assets_cli", "list the offline models and materialise one (00)"),
     "unify": ("minif2.data", "turn raw sources into (query, positive, negatives) samples (01)"),
+    "tokenize": ("minif2.data.pretokenize", "store token ids once per document of a corpus-layout folder (01)"),
     "mine": ("minif2.mining", "add margin-based hard negatives with a teacher model (02)"),
     "prune": ("minif2.training.prune", "keep some of a decoder's layers: a smaller base model (03, F2LLM-v2)"),
     "train": (

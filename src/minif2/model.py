@@ -259,6 +259,10 @@ class Embedder(nn.Module):
             batch["attention_mask"] = mark_instructions(batch["attention_mask"], texts, template, self.tokenizer)
         return batch
 
+    def pad(self, token_ids: Sequence[Sequence[int]]) -> dict[str, torch.Tensor]:
+        """Stored token ids (a pre-tokenized corpus, ``data/pretokenize.py``) -> what :meth:`tokenize` returns."""
+        return self.tokenizer.pad({"input_ids": [list(ids) for ids in token_ids]}, padding=True, return_tensors="pt")
+
     def _attention_inputs(self, attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Position ids that ignore left padding and, if asked, a bidirectional 4-D mask."""
         extra: dict[str, torch.Tensor] = {"attention_mask": attention_mask}

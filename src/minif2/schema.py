@@ -185,7 +185,13 @@ def read_unified(folder: str | Path) -> dict[str, Any]:
     manifest = folder / "manifest.json"
     if not manifest.is_file():
         raise MissingInputError(f"{folder} is not a unified dataset: manifest.json is missing (run `minif2 unify`).")
-    sources = json.loads(manifest.read_text())["sources"]
+    record = json.loads(manifest.read_text())
+    if record.get("layout") == "corpus":
+        raise MissingInputError(
+            f"{folder} is in the corpus layout (documents by id, data/corpus.py), not one parquet of texts per "
+            "source: train on it directly (training.load_training_data reads both), or unify with `layout: inline`"
+        )
+    sources = record["sources"]
     out = {}
     for source in sources:
         path = folder / f"{source}.parquet"

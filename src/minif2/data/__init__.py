@@ -9,6 +9,9 @@ Modules, in the order the step runs:
 - ``loaders``: Datasets into samples: a hub id or local parquet/jsonl files, including F2LLM's published layout.
 - ``holdout``: Held-out tasks from the user's own sources: a seeded split of each import, made before training data.
 - ``dedup``: De-duplication of training samples against evaluation data, by normalised-text hashing.
+- ``corpus``: The corpus layout of a unified dataset: every document stored once, rows referring to it by id.
+- ``f2llm``: Streaming import of F2LLM's released training files into the corpus layout.
+- ``pretokenize``: ``minif2 tokenize``: token ids stored once per document in a corpus-layout folder.
 - ``task_folders``: Held-out evaluation tasks on disk: the contract between the data step and evaluation.
 - ``unify``: Step 01: every source into one sample shape, (query, positive, negatives) + instruction.
 
@@ -29,9 +32,12 @@ from minif2.data.adapters import (
     from_sts,
     import_jsonl,
 )
+from minif2.data.corpus import CorpusWriter, is_corpus_layout, read_corpus_layout
 from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.f2llm import F2LLM_CAP, ImportCounts, f2llm_files, import_f2llm_file, import_f2llm_folder
 from minif2.data.holdout import hold_out_source, retrieval_task, split_by_query, stratified_split
 from minif2.data.loaders import HUB_SOURCES, load_hub_source
+from minif2.data.pretokenize import PretokenizeConfig
 from minif2.data.sources import (
     CODE_LIBRARIES,
     ORIGINS,
@@ -77,6 +83,15 @@ from minif2.data.wikipedia import (
 
 __all__ = [
     "CODE_LIBRARIES",
+    "CorpusWriter",
+    "F2LLM_CAP",
+    "ImportCounts",
+    "PretokenizeConfig",
+    "f2llm_files",
+    "import_f2llm_file",
+    "import_f2llm_folder",
+    "is_corpus_layout",
+    "read_corpus_layout",
     "DedupReport",
     "EVAL_TYPES",
     "HUB_SOURCES",

@@ -40,7 +40,9 @@ from minif2.data.adapters import (
     from_sts,
     import_jsonl,
 )
+from minif2.data.corpus import CorpusWriter
 from minif2.data.dedup import DedupReport, dedup_samples
+from minif2.data.f2llm import f2llm_files, import_f2llm_file, import_f2llm_folder
 from minif2.data.holdout import hold_out_source, stratified_split
 from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
@@ -72,6 +74,8 @@ __all__ = [
     "source_stats",
     "split_code_pairs",
     "stratified_split",
+    "stream_imports",
+    "streamed",
 ]
 
 
@@ -129,6 +133,11 @@ class UnifyConfig:
     lenient: bool = False  # skip and count bad records instead of stopping at the first
     holdout: float = 0.0  # every import's held-out fraction, unless it sets its own (data/holdout.py); 0 = none
     offline_eval_tasks: bool = False  # write the offline held-out suite even with `offline_sources: []`
+    # kit (issue 24): "inline" (every row holds its texts: schema.write_unified) | "corpus" (F2LLM-v2, docs/recipe.md
+    # §1b: documents once in corpus.parquet, rows by id; data/corpus.py). With "corpus", an import of shape f2llm
+    # whose `path` (or `hub`) is a local file or folder is streamed in batches (data/f2llm.py)
+    layout: Literal["inline", "corpus"] = "inline"
+    f2llm_cap: int | None = None  # rows kept per streamed F2LLM source (seeded); F2LLM-v2: 80000 (f2llm.F2LLM_CAP)
 
 
 def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipReport) -> dict[str, list[Sample]]:
@@ -164,6 +173,10 @@ def import_held_out(
     for i, raw in enumerate(cfg.imports):
         spec = from_dict(ImportSpec, raw, f"imports[{i}]")
         fraction = cfg.holdout if spec.holdout is None else spec.holdout
+        if streamed(spec, cfg.layout):
+            if spec.holdout:
+                raise ValueError(f"imports[{i}] ('{spec.name}'): a streamed F2LLM import has no hold-out split")
+            continue
         if not fraction:
             out[spec.name] = _import_one(spec, i, cfg.lenient, report)
             continue
@@ -175,6 +188,39 @@ def import_held_out(
         )  # fmt: skip
         tasks.update(task)
     return out, tasks
+
+
+def streamed(spec: ImportSpec, layout: str) -> bool:
+    """An import read in batches into the corpus layout: shape f2llm from a local file or folder (data/f2llm.py)."""
+    local = spec.path if spec.path is not None else spec.hub
+    return layout == "corpus" and spec.shape == "f2llm" and local is not None and Path(local).exists()
+
+
+def stream_imports(cfg: UnifyConfig, writer: CorpusWriter, skips: SkipReport, dedup: DedupReport) -> list[Any]:
+    """Stream every F2LLM import (:func:`streamed`) into ``writer``; returns each source's import record.
+
+    A folder gives every source of a local copy of F2LLM's data (``hub: f2llm`` downloaded); a file, one
+    source named by the import. Drops are added to ``dedup`` and ``skips``, as for the other sources.
+    """
+    runs = []
+    for i, raw in enumerate(cfg.imports):
+        spec = from_dict(ImportSpec, raw, f"imports[{i}]")
+        if not streamed(spec, cfg.layout):
+            continue
+        local = Path(spec.path if spec.path is not None else spec.hub)
+        if local.is_dir():
+            tasks = {name: spec.task for name in f2llm_files(local)} if spec.task else None
+            found = import_f2llm_folder(local, writer, cfg.f2llm_cap, cfg.seed, cfg.lenient, skips, tasks)
+            runs += list(found.values())
+        else:
+            runs.append(
+                import_f2llm_file(local, spec.name, writer, spec.task, cfg.f2llm_cap, cfg.seed, cfg.lenient, skips)
+            )
+    for run in runs:
+        dedup.removed_eval_overlap[run.source] += run.counts.removed_eval_overlap
+        dedup.removed_repeats[run.source] += run.counts.removed_repeats
+        dedup.dropped_negatives[run.source] += run.counts.dropped_negatives
+    return runs
 
 
 def source_stats(samples_by_source: dict[str, Any]) -> list[dict[str, Any]]:
@@ -420,20 +466,10 @@ def _build(cfg: UnifyConfig, unified: Path, eval_root: Path) -> None:
     kept = {}
     for source, items in samples.items():
         kept[source], dedup = dedup_samples(items, banned, dedup)
-    empty = sorted(s for s, items in kept.items() if not items)
+    before = {s: len(v) for s, v in samples.items()}
     kept = {s: items for s, items in kept.items() if items}
-    stats = source_stats(kept)
-    manifest = {
-        **fragment,
-        "environment": environment_record(),
-        "dedup": dedup.to_dict(),
-        "skips": skips.to_dict(),
-        "stats": stats,
-        "empty_sources_dropped": empty,
-        "before_dedup": {s: len(v) for s, v in samples.items()},
-    }
-    with _quiet_datasets():
-        write_unified(kept, unified, manifest)
+    write = _write_corpus if cfg.layout == "corpus" else _write_inline
+    stats, empty = write(cfg, kept, unified, banned, {**fragment, "skips": skips, "dedup": dedup, "before": before})
     (unified / "stats.json").write_text(json.dumps(stats, indent=2))
     save_config(cfg, unified / "unify_config.yaml")
     print(format_stats(stats))
@@ -441,7 +477,48 @@ def _build(cfg: UnifyConfig, unified: Path, eval_root: Path) -> None:
         f"de-duplication against {dedup.eval_texts} eval texts removed {dedup.to_dict()['total_removed']} samples"
         + (f"; lenient mode skipped {skips.total} records {dict(skips.counts)}" if skips.total else "")
     )
-    _warn_empty(empty, manifest["before_dedup"])
+    _warn_empty(empty, before)
+
+
+def _manifest(parts: dict[str, Any], stats: list[dict[str, Any]], empty: list[str]) -> dict[str, Any]:
+    """The manifest's records: origins, eval tasks, environment, de-dup and skip reports, stats."""
+    fragment = {k: v for k, v in parts.items() if k not in ("skips", "dedup", "before")}
+    return {
+        **fragment,
+        "environment": environment_record(),
+        "dedup": parts["dedup"].to_dict(),
+        "skips": parts["skips"].to_dict(),
+        "stats": stats,
+        "empty_sources_dropped": empty,
+        "before_dedup": parts["before"],
+    }
+
+
+def _write_inline(cfg: UnifyConfig, kept: dict, unified: Path, banned: list[str], parts: dict) -> tuple[list, list]:
+    """``schema.write_unified``: one parquet per source, every row with its texts."""
+    empty = sorted(s for s in parts["before"] if s not in kept)
+    stats = source_stats(kept)
+    with _quiet_datasets():
+        write_unified(kept, unified, _manifest(parts, stats, empty))
+    return stats, empty
+
+
+def _write_corpus(cfg: UnifyConfig, kept: dict, unified: Path, banned: list[str], parts: dict) -> tuple[list, list]:
+    """The corpus layout (``data/corpus.py``): the de-duplicated samples, then the streamed F2LLM imports."""
+    writer = CorpusWriter(unified, {text_hash(t) for t in banned})
+    parts["dedup"].eval_texts = max(parts["dedup"].eval_texts, len(writer.banned))
+    for source, items in kept.items():
+        writer.write_samples(source, items)
+    runs = stream_imports(cfg, writer, parts["skips"], parts["dedup"])
+    parts["before"].update(
+        {r.source: r.counts.rows_read - r.counts.capped_out - r.counts.skipped_invalid for r in runs}
+    )
+    empty = sorted(s for s in parts["before"] if s not in writer.rows)
+    stats = source_stats(kept) + [r.stats() for r in runs if r.counts.kept]
+    manifest = _manifest(parts, stats, empty)
+    manifest["f2llm_import"] = {r.source: r.counts.to_dict() for r in runs}
+    writer.close(manifest)
+    return stats, empty
 
 
 def cli(argv: list[str] | None = None) -> int:

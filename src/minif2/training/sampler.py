@@ -44,10 +44,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import pyarrow.compute as pc
+from datasets.table import InMemoryTable
 
 from minif2.config import MINING
+from minif2.data.corpus import CorpusData, is_corpus_layout, read_corpus_layout
 from minif2.model import DEFAULT_QUERY_TEMPLATE, format_query
 from minif2.schema import read_unified, training_family
 
@@ -342,6 +345,7 @@ class MicroBatch:
     positives: list[str]
     negatives: list[str]  # row i's negatives are negatives[i*k:(i+1)*k]
     k: int  # negatives per row this step (0 when the source has none)
+    document_ids: list[list[int]] | None = None  # token ids of positives + negatives (pre-tokenized corpus), or None
 
 
 @dataclass
@@ -353,10 +357,18 @@ class TrainingData:
     family: dict[str, str]
     negatives_available: dict[str, int]  # min over rows of len(negatives): every row can give that many
     report: dict[str, Any] = field(default_factory=dict)  # counts for the run log
+    corpus: CorpusData | None = None  # the documents of a corpus-layout folder (rows hold ids), else None
 
     @property
     def sizes(self) -> dict[str, int]:
         return {s: len(d) for s, d in self.train.items()}
+
+    def texts(self, source: str, column: str) -> Sequence[str]:
+        """Every training ``query`` or ``positive`` text of ``source``, whichever the layout (the head's texts)."""
+        rows = self.train[source]
+        if self.corpus is None or column == "query":
+            return rows[column]
+        return self.corpus.texts(rows.with_format("arrow")["positive_id"])
 
     def batch(
         self,
@@ -366,24 +378,43 @@ class TrainingData:
         split: str = "train",
         template: str = DEFAULT_QUERY_TEMPLATE,
         instruction_tasks: Sequence[str] | None = None,
+        token_ids: bool = False,
     ) -> MicroBatch:
         """The texts of rows ``indices`` of ``source``, keeping negatives ``negative_ids`` of each row.
 
         ``instruction_tasks``: only rows of these task types keep their instruction (None: every row, F2LLM).
+        ``token_ids``: also hand the documents' stored token ids (a pre-tokenized corpus, ``data/pretokenize.py``).
         """
         rows = (self.train if split == "train" else self.validation)[source].select(indices)
         keep = [instruction_tasks is None or task in instruction_tasks for task in rows["task"]]
         instructions = [instr if k else None for instr, k in zip(rows["instruction"], keep, strict=True)]
         queries = [format_query(q, instr or None, template) for q, instr in zip(rows["query"], instructions)]
-        negatives = [row_negs[j] for row_negs in rows["negatives"] for j in negative_ids]
-        return MicroBatch(source, self.family[source], queries, list(rows["positive"]), negatives, len(negative_ids))
+        if self.corpus is None:
+            negatives = [row_negs[j] for row_negs in rows["negatives"] for j in negative_ids]
+            return MicroBatch(
+                source, self.family[source], queries, list(rows["positive"]), negatives, len(negative_ids)
+            )
+        doc_ids = list(rows["positive_id"]) + [row_negs[j] for row_negs in rows["negative_ids"] for j in negative_ids]
+        texts = self.corpus.texts(doc_ids)
+        tokens = self.corpus.token_ids(doc_ids) if token_ids else None
+        b = len(indices)
+        return MicroBatch(source, self.family[source], queries, texts[:b], texts[b:], len(negative_ids), tokens)
 
 
-def _negative_counts(data: Any) -> tuple[int, int]:
+def _negative_counts(data: Any, column: str = "negatives") -> tuple[int, int]:
     """Fewest and most negatives in a row, counted by Arrow on the column (issue 24: no Python list per row)."""
-    lengths = pc.list_value_length(data.with_format("arrow")["negatives"])
+    lengths = pc.list_value_length(data.with_format("arrow")[column])
     bounds = pc.min_max(lengths)
     return int(bounds["min"].as_py()), int(bounds["max"].as_py())
+
+
+def _read_sources(folder: Path) -> tuple[dict[str, Any], CorpusData | None]:
+    """``({source: Dataset}, corpus)``: the inline form through datasets' memory-mapped Arrow cache, or the
+    corpus layout's tables memory-mapped (``data/corpus.py``), wrapped as datasets without a copy."""
+    if not is_corpus_layout(folder):
+        return read_unified(folder), None
+    corpus = read_corpus_layout(folder)
+    return {s: datasets.Dataset(InMemoryTable(t)) for s, t in corpus.rows.items()}, corpus
 
 
 def load_training_data(folder: str | Path, validation_fraction: float = 0.01, seed: int = 0) -> TrainingData:
@@ -394,7 +425,8 @@ def load_training_data(folder: str | Path, validation_fraction: float = 0.01, se
     smallest number; that, and rows with none, are reported, not hidden.
     """
     folder = Path(folder)
-    sources = read_unified(folder)
+    sources, corpus = _read_sources(folder)
+    column = "negatives" if corpus is None else "negative_ids"
     train, validation, family, available, report = {}, {}, {}, {}, {"sources": {}}
     for source, data in sources.items():
         if len(data) == 0:
@@ -407,7 +439,7 @@ def load_training_data(folder: str | Path, validation_fraction: float = 0.01, se
                 f"{folder / (source + '.parquet')}: column 'task' mixes families {sorted(families)}; "
                 "one source must be one family (split it in the unify step)"
             )
-        fewest, most = _negative_counts(data)
+        fewest, most = _negative_counts(data, column)
         if validation_fraction > 0 and len(data) > 1:
             split = data.train_test_split(test_size=validation_fraction, seed=seed, shuffle=True)
             train[source], validation[source] = split["train"], split["test"]
@@ -426,4 +458,4 @@ def load_training_data(folder: str | Path, validation_fraction: float = 0.01, se
         if fewest != most:
             # counted in the report (negatives_min/max): a step draws at most the fewest a row of the source has
             log.info("%s: rows have %d to %d negatives; a step can draw at most %d", source, fewest, most, fewest)
-    return TrainingData(train, validation, family, available, report)
+    return TrainingData(train, validation, family, available, report, corpus)

@@ -33,6 +33,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from minif2.config import config_to_dict, save_config, staged_folder
+from minif2.data.pretokenize import ids_fit
 from minif2.model import Embedder
 from minif2.provenance import environment_record
 from minif2.training import checkpoint as ckpt
@@ -190,8 +191,10 @@ def build_loss(cfg: TrainConfig, embedder: Embedder | None = None) -> Any:
     return LayerMatryoshka(loss) if cfg.use_mll else loss  # every part (KD too) at every exit, then averaged
 
 
-def _formatting(embedder: Embedder) -> tuple[str, list[str] | None]:
-    return embedder.config.query_template, embedder.config.instruction_tasks
+def _formatting(embedder: Embedder, data: TrainingData) -> tuple[str, list[str] | None, bool]:
+    """Query template, instruction tasks, and whether the corpus's stored token ids fit this embedder."""
+    fit = data.corpus is not None and ids_fit(data.corpus.tokenized, embedder)
+    return embedder.config.query_template, embedder.config.instruction_tasks, fit
 
 
 def _negatives(cfg: TrainConfig, data: TrainingData, source: str) -> int:
@@ -210,7 +213,7 @@ def draw_batch(
     """
     available = data.negatives_available[source]
     negative_ids = negatives_for_step(f"{cfg.seed}-{micro}", available, _negatives(cfg, data, source))
-    return data.batch(source, indices, negative_ids, "train", *_formatting(embedder))
+    return data.batch(source, indices, negative_ids, "train", *_formatting(embedder, data))
 
 
 def embed_batch(
@@ -221,7 +224,8 @@ def embed_batch(
     ``chunk_size > 0``: gradient caching (``training/grad_cache.py``), same values and gradients.
     """
     q_tok = embedder.tokenize(batch.queries)
-    d_tok = embedder.tokenize(batch.positives + batch.negatives)
+    documents = batch.positives + batch.negatives
+    d_tok = embedder.tokenize(documents) if batch.document_ids is None else embedder.pad(batch.document_ids)
     q = cached_embed(forward, q_tok["input_ids"], q_tok["attention_mask"], chunk_size)  # (b, d)
     docs = cached_embed(forward, d_tok["input_ids"], d_tok["attention_mask"], chunk_size)  # (b + b*k, d)
     b = len(batch.queries)
@@ -253,7 +257,7 @@ def validation_losses(
         k, sums = _negatives(cfg, data, source), {}
         for start in range(0, len(rows), cfg.batch_size):
             idx = list(range(start, min(start + cfg.batch_size, len(rows))))
-            batch = data.batch(source, idx, list(range(k)), "validation", *_formatting(embedder))
+            batch = data.batch(source, idx, list(range(k)), "validation", *_formatting(embedder, data))
             q, p, n, _ = embed_batch(forward, embedder, batch)
             for name, value in loss(q, p, n, batch.family, batch).items():
                 sums[name] = sums.get(name, 0.0) + float(value) * len(idx)
@@ -367,7 +371,7 @@ def _train_head(run: Run, log: MetricsLog) -> None:
     if not wanted:  # your own data has none of the profile's head sources: distil its texts instead
         print(f"head: no training source is one of head_sources {cfg.head_sources}; using every source's texts")
         wanted = list(run.data.train)
-    texts = (text for s in wanted for column in ("query", "positive") for text in run.data.train[s][column])
+    texts = (text for s in wanted for column in ("query", "positive") for text in run.data.texts(s, column))
     sentences = head_texts(texts, cfg.head_texts, cfg.seed)
     if not sentences:
         print("head: the training texts have no sentence of 3-60 words; the model is saved without a head")

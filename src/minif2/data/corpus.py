@@ -1,0 +1,268 @@
+"""The corpus layout of a unified dataset: every document stored once, rows referring to it by id.
+
+F2LLM-v2's released pipeline (``F2LLM/tokenize_data_qwen.py``, ``F2LLM/run.py``; docs/recipe.md §1b) keeps
+each distinct document (passage or negative) once in ``corpus.parquet`` and each source's rows in
+``{source}_query.parquet``, whose passage and negative columns hold document ids; the trainer looks the
+documents up (``id_to_docs``). Negatives drawn from a shared pool repeat across rows, so this is many
+times smaller than the inline form (``schema.write_unified``: every row carries its own texts).
+
+The kit's files, written in batches with ``pyarrow.parquet.ParquetWriter``:
+
+- ``corpus.parquet``: ``doc_id`` (int32, = row number), ``text``, and after ``minif2 tokenize``
+  ``input_ids`` (list of int32, EOS included: ``data/pretokenize.py``);
+- ``{source}_query.parquet``: ``query``, ``positive_id``, ``negative_ids`` (list), ``task``, ``source``,
+  ``instruction`` (the inline form's columns, documents as ids);
+- ``manifest.json`` with ``"layout": "corpus"``.
+
+A document's identity is its exact text (as F2LLM's ``set(ls)``), kept as an 8-byte BLAKE2 digest:
+two different texts share an id with probability about n^2 / 2^65 (1e-6 for 6M documents). This
+module writes and reads the layout; importing F2LLM's files into it is ``data/f2llm.py``; it does not
+read texts for mining (``minif2 mine`` reads the inline form). Described in docs/recipe.md §1b and the
+README (F2LLM's full data); not yet taught in a notebook.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from minif2.config import MissingInputError
+from minif2.provenance import file_sha256
+from minif2.schema import Sample, text_hash
+
+__all__ = [
+    "CORPUS_FILE",
+    "CorpusData",
+    "CorpusWriter",
+    "QUERY_SCHEMA",
+    "dictionary_indices",
+    "is_corpus_layout",
+    "query_file",
+    "read_corpus_layout",
+    "samples_to_batch",
+    "text_key",
+]
+
+CORPUS_FILE = "corpus.parquet"
+BANNED = -1  # the id a document gets when it is an evaluation text: never written, dropped where it occurs
+CORPUS_SCHEMA = pa.schema([("doc_id", pa.int32()), ("text", pa.string())])
+QUERY_SCHEMA = pa.schema(
+    [
+        ("query", pa.string()),
+        ("positive_id", pa.int32()),
+        ("negative_ids", pa.list_(pa.int32())),
+        ("task", pa.string()),
+        ("source", pa.string()),
+        ("instruction", pa.string()),
+    ]
+)
+
+
+def query_file(folder: str | Path, source: str) -> Path:
+    """``<folder>/<source>_query.parquet`` (F2LLM-v2's name for a source's rows)."""
+    return Path(folder) / f"{source}_query.parquet"
+
+
+def is_corpus_layout(folder: str | Path) -> bool:
+    """True when ``folder``'s manifest says ``"layout": "corpus"`` (the inline form has no such key)."""
+    manifest = Path(folder) / "manifest.json"
+    return manifest.is_file() and json.loads(manifest.read_text()).get("layout") == "corpus"
+
+
+def text_key(text: str) -> int:
+    """An 8-byte digest of the exact text: a document's identity in the corpus."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+class CorpusWriter:
+    """Streams documents into ``corpus.parquet`` and rows into ``{source}_query.parquet``, in batches.
+
+    :meth:`document_ids` turns a batch of document texts into ids, writing each new text once; a
+    text whose normalised hash is in ``banned`` (the evaluation texts, ``data/dedup.py``) gets
+    :data:`BANNED` and is not written. Memory: per distinct document an 8-byte key, its normalised
+    hash and its length in characters (for the stats); no text is kept once written.
+    """
+
+    def __init__(self, folder: str | Path, banned: set[str] | frozenset[str] = frozenset(), buffer_docs: int = 20_000):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.banned = banned
+        self._ids: dict[int, int] = {}  # text key -> doc id (BANNED for eval texts)
+        self.norm_hash: array = array("q")  # doc id -> 8 bytes of its normalised hash (repeats of pairs)
+        self.doc_chars: array = array("i")  # doc id -> characters
+        self._pending: list[str] = []
+        self._buffer_docs = buffer_docs
+        self._corpus = pq.ParquetWriter(self.folder / CORPUS_FILE, CORPUS_SCHEMA)
+        self._queries: dict[str, pq.ParquetWriter] = {}
+        self.rows: dict[str, int] = {}
+        self.occurrences = 0  # document references seen (positives + negatives), repeats included
+        self.banned_documents = 0  # distinct documents that were evaluation texts
+
+    @property
+    def num_documents(self) -> int:
+        return len(self.doc_chars)
+
+    def document_ids(self, texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Ids of ``texts`` (strings; a chunked array is one dictionary over all its chunks), new ones written.
+
+        >>> import tempfile; w = CorpusWriter(tempfile.mkdtemp())
+        >>> w.document_ids(pa.array(["a", "b", "a"])).tolist(), w.document_ids(pa.array(["b", "c"])).tolist()
+        ([0, 1, 0], [1, 2])
+        """
+        return self.dictionary_ids(*dictionary_indices(texts))
+
+    def dictionary_ids(self, dictionary: pa.Array, indices: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+        """Ids of ``dictionary[indices]``: the Python work is per distinct text, not per occurrence. Entries
+        marked in ``skip`` (blank texts) get :data:`BANNED` and are not written."""
+        self.occurrences += len(indices)
+        skip = np.zeros(len(dictionary), dtype=bool) if skip is None else skip
+        values = dictionary.to_pylist()
+        lookup = np.fromiter((BANNED if u else self._id(t) for t, u in zip(values, skip)), np.int64, len(values))
+        return lookup[indices]
+
+    def _id(self, text: str) -> int:
+        key = text_key(text)
+        found = self._ids.get(key)
+        if found is not None:
+            return found
+        digest = text_hash(text)
+        if digest in self.banned:
+            self._ids[key] = BANNED
+            self.banned_documents += 1
+            return BANNED
+        self._ids[key] = new = len(self.doc_chars)
+        self.norm_hash.append(int(digest[:16], 16) - (1 << 63))
+        self.doc_chars.append(len(text))
+        self._pending.append(text)
+        if len(self._pending) >= self._buffer_docs:
+            self._flush_corpus()
+        return new
+
+    def _flush_corpus(self) -> None:
+        start = self.num_documents - len(self._pending)
+        ids = pa.array(np.arange(start, self.num_documents, dtype=np.int32))
+        self._corpus.write_table(pa.table([ids, pa.array(self._pending, pa.string())], schema=CORPUS_SCHEMA))
+        self._pending = []
+
+    def write_rows(self, source: str, batch: pa.Table) -> None:
+        """Append a batch of rows (:data:`QUERY_SCHEMA`) to ``source``'s query file."""
+        if source not in self._queries:
+            self._queries[source] = pq.ParquetWriter(query_file(self.folder, source), QUERY_SCHEMA)
+            self.rows[source] = 0
+        self._queries[source].write_table(batch.select(QUERY_SCHEMA.names).cast(QUERY_SCHEMA))
+        self.rows[source] += len(batch)
+
+    def write_samples(self, source: str, samples: list[Sample]) -> None:
+        """Already de-duplicated samples (the small sources of ``data/unify.py``) into the layout."""
+        for start in range(0, len(samples), 10_000):
+            self.write_rows(source, samples_to_batch(samples[start : start + 10_000], self))
+
+    def close(self, manifest: dict[str, Any]) -> Path:
+        """Finish every file and write ``manifest.json`` (row counts, documents, sha256 of each file)."""
+        if self._pending:
+            self._flush_corpus()
+        self._corpus.close()
+        for writer in self._queries.values():
+            writer.close()
+        files = {s: query_file(self.folder, s) for s in self.rows} | {"corpus": self.folder / CORPUS_FILE}
+        record = {
+            "layout": "corpus",
+            "sources": dict(self.rows),
+            "documents": {
+                "distinct": self.num_documents,
+                "references": self.occurrences,
+                "evaluation_texts_dropped": self.banned_documents,
+            },
+            "fingerprints": {name: file_sha256(path) for name, path in files.items()},
+            **manifest,
+        }
+        (self.folder / "manifest.json").write_text(json.dumps(record, indent=2))
+        return self.folder
+
+
+def dictionary_indices(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """``(distinct texts, index of each text among them)``, by Arrow's dictionary encoding (no Python per row).
+
+    >>> d, i = dictionary_indices(pa.chunked_array([["x", "y"], ["x"]]))
+    >>> d.to_pylist(), i.tolist()
+    (['x', 'y'], [0, 1, 0])
+    """
+    encoded = texts if pa.types.is_dictionary(texts.type) else pc.dictionary_encode(texts)
+    if isinstance(encoded, pa.ChunkedArray):  # the chunks share one dictionary
+        if encoded.num_chunks == 0:
+            return pa.array([], pa.string()), np.zeros(0, dtype=np.int64)
+        parts = [c.indices.fill_null(0).to_numpy(zero_copy_only=False) for c in encoded.chunks]
+        return encoded.chunk(0).dictionary, np.concatenate(parts).astype(np.int64)  # a null text: index 0
+    return encoded.dictionary, encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def samples_to_batch(samples: list[Sample], writer: CorpusWriter) -> pa.Table:
+    """Samples -> a :data:`QUERY_SCHEMA` table, their documents given ids by ``writer``.
+
+    No eval check here: the samples were de-duplicated already (``dedup.dedup_samples``).
+    """
+    counts = [len(s.negatives) for s in samples]
+    ids = writer.document_ids(pa.array([s.positive for s in samples] + [n for s in samples for n in s.negatives]))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    columns = {
+        "query": pa.array([s.query for s in samples], pa.string()),
+        "positive_id": pa.array(ids[: len(samples)], pa.int32()),
+        "negative_ids": pa.ListArray.from_arrays(offsets, pa.array(ids[len(samples) :], pa.int32())),
+        "task": pa.array([s.task for s in samples], pa.string()),
+        "source": pa.array([s.source for s in samples], pa.string()),
+        "instruction": pa.array([s.instruction for s in samples], pa.string()),
+    }
+    return pa.table(columns, schema=QUERY_SCHEMA)
+
+
+@dataclass
+class CorpusData:
+    """A corpus-layout folder read for training: per-source row tables and the documents, memory-mapped."""
+
+    rows: dict[str, pa.Table]  # source -> its query file (query text, ids of positive and negatives)
+    text: pa.Array  # doc id -> text
+    input_ids: pa.Array | None  # doc id -> token ids (EOS included) when pre-tokenized, else None
+    tokenized: dict[str, Any] | None  # how the ids were made (data/pretokenize.py), None if not
+
+    def texts(self, ids: Any) -> list[str]:
+        """The texts of documents ``ids`` (this batch's only: no list of all texts is made)."""
+        return self.text.take(pa.array(ids, pa.int32())).to_pylist()
+
+    def token_ids(self, ids: Any) -> list[list[int]]:
+        if self.input_ids is None:
+            raise ValueError("this corpus is not pre-tokenized: run `minif2 tokenize` first")
+        return self.input_ids.take(pa.array(ids, pa.int32())).to_pylist()
+
+
+def read_corpus_layout(folder: str | Path) -> CorpusData:
+    """Read a folder written by :class:`CorpusWriter` with ``pq.read_table(memory_map=True)``.
+
+    Raises ``MissingInputError`` naming the file when one is missing, and ``ValueError`` when the
+    corpus's ``doc_id`` is not its row number (the kit writes it so; F2LLM's ids are mapped on import).
+    """
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    rows = {}
+    for source in manifest["sources"]:
+        path = query_file(folder, source)
+        if not path.is_file():
+            raise MissingInputError(f"{path} is listed in {folder / 'manifest.json'} but missing")
+        rows[source] = pq.read_table(path, memory_map=True)
+    path = folder / CORPUS_FILE
+    if not path.is_file():
+        raise MissingInputError(f"{path} is missing: a corpus-layout folder needs it (run `minif2 unify`)")
+    corpus = pq.read_table(path, memory_map=True)
+    doc_id = corpus["doc_id"]
+    if len(doc_id) and not pc.all(pc.equal(doc_id, pa.array(np.arange(len(doc_id), dtype=np.int32)))).as_py():
+        raise ValueError(f"{path}: column 'doc_id' must be the row number 0..{len(doc_id) - 1}; rewrite it with unify")
+    ids = corpus["input_ids"].combine_chunks() if "input_ids" in corpus.column_names else None
+    return CorpusData(rows, corpus["text"].combine_chunks(), ids, manifest.get("tokenized"))
