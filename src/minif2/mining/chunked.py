@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from minif2.mining.retrieve import Backend, faiss_available, teacher_fingerprint, texts_hash
+from minif2.mining.retrieve import Backend, resolve_backend, teacher_fingerprint, texts_hash
 
 try:  # optional at run time, as in retrieve.py
     import faiss
@@ -161,10 +161,7 @@ def block_search(
     ``query_chunk`` queries (faiss: at least 4096) is scored against it (faiss ``IndexFlatIP``
     or torch; ``auto``: faiss when installed) and merged into that block's running top-k.
     """
-    if backend == "auto":
-        backend = "faiss" if faiss_available() else "exact"
-    if backend not in ("exact", "faiss"):
-        raise ValueError(f"unknown search backend '{backend}': use 'auto', 'exact' or 'faiss'")
+    backend = resolve_backend(backend)
     n_queries, k = len(queries), min(k, len(corpus))
     best_s = torch.full((n_queries, k), -torch.inf, dtype=torch.float32)  # -inf loses to every real score
     best_i = torch.full((n_queries, k), -1, dtype=torch.int64)

@@ -44,6 +44,7 @@ __all__ = [
     "exact_search",
     "faiss_available",
     "faiss_search",
+    "resolve_backend",
     "search",
     "teacher_fingerprint",
     "texts_hash",
@@ -203,6 +204,15 @@ def faiss_available() -> bool:
     return faiss is not None
 
 
+def resolve_backend(backend: str) -> str:
+    """``"exact"`` or ``"faiss"`` for a configured backend (``auto``: faiss when installed); else a ValueError."""
+    if backend == "auto":
+        return "faiss" if faiss_available() else "exact"
+    if backend not in ("exact", "faiss"):
+        raise ValueError(f"unknown search backend '{backend}': use 'auto', 'exact' or 'faiss'")
+    return backend
+
+
 def search(
     queries: np.ndarray,
     corpus: np.ndarray,
@@ -212,10 +222,6 @@ def search(
     corpus_chunk: int = 65536,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` (scores, indices) per query with the chosen backend; ``auto`` = faiss if installed."""
-    if backend == "auto":
-        backend = "faiss" if faiss_available() else "exact"
-    if backend == "faiss":
+    if resolve_backend(backend) == "faiss":
         return faiss_search(queries, corpus, k)
-    if backend == "exact":
-        return exact_search(queries, corpus, k, query_chunk=query_chunk, corpus_chunk=corpus_chunk)
-    raise ValueError(f"unknown search backend '{backend}': use 'auto', 'exact' or 'faiss'")
+    return exact_search(queries, corpus, k, query_chunk=query_chunk, corpus_chunk=corpus_chunk)
