@@ -14,8 +14,10 @@ The kit's files, written in batches with ``pyarrow.parquet.ParquetWriter``:
   ``instruction`` (the inline form's columns, documents as ids);
 - ``manifest.json`` with ``"layout": "corpus"``.
 
-A document's identity is its exact text (as F2LLM's ``set(ls)``), kept as an 8-byte BLAKE2 digest:
-two different texts share an id with probability about n^2 / 2^65 (1e-6 for 6M documents). This
+A document's identity is its exact text (as F2LLM's ``set(ls)``), kept as an 8-byte XXH3 digest (``xxhash``,
+a fast non-cryptographic hash: chosen because each distinct text of a batch is hashed once per batch, the
+import's hottest loop, 10x cheaper than BLAKE2 here): two different texts share an id with probability
+about n^2 / 2^65 (1e-6 for 6M documents); texts crafted to collide could be merged. This
 module writes and reads the layout; importing F2LLM's files into it is ``data/f2llm.py``; it does not
 read texts for mining (``minif2 mine`` reads the inline form). Described in docs/recipe.md §1b and the
 README (F2LLM's full data); not yet taught in a notebook.
@@ -23,7 +25,6 @@ README (F2LLM's full data); not yet taught in a notebook.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from array import array
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
 
 from minif2.config import MissingInputError
 from minif2.provenance import file_sha256
@@ -43,6 +45,7 @@ __all__ = [
     "CORPUS_FILE",
     "CorpusData",
     "CorpusWriter",
+    "KeyIndex",
     "QUERY_SCHEMA",
     "dictionary_indices",
     "is_corpus_layout",
@@ -54,6 +57,7 @@ __all__ = [
 
 CORPUS_FILE = "corpus.parquet"
 BANNED = -1  # the id a document gets when it is an evaluation text: never written, dropped where it occurs
+MISSING = -2  # KeyIndex.lookup: a key not seen before
 CORPUS_SCHEMA = pa.schema([("doc_id", pa.int32()), ("text", pa.string())])
 QUERY_SCHEMA = pa.schema(
     [
@@ -79,8 +83,50 @@ def is_corpus_layout(folder: str | Path) -> bool:
 
 
 def text_key(text: str) -> int:
-    """An 8-byte digest of the exact text: a document's identity in the corpus."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
+    """An 8-byte digest of the exact text (XXH3 of its UTF-8 bytes): a document's identity in the corpus."""
+    return xxhash.xxh3_64_intdigest(text.encode("utf-8"))
+
+
+class KeyIndex:
+    """8-byte keys -> ids, as sorted numpy arrays: 12 bytes per key where a dict of Python ints takes ~100.
+
+    Two sorted runs, a large one and a recent one; new keys are inserted into the recent run, which is
+    merged into the large one when it passes a quarter of it, so an insert copies the small run, not all.
+
+    >>> index = KeyIndex(); index.add(np.array([7, 3], np.uint64), np.array([0, 1]))
+    >>> index.lookup(np.array([3, 5, 7], np.uint64)).tolist()
+    [1, -2, 0]
+    """
+
+    def __init__(self) -> None:
+        empty = (np.zeros(0, np.uint64), np.zeros(0, np.int32))
+        self.large, self.recent = empty, empty
+
+    def __len__(self) -> int:
+        return len(self.large[0]) + len(self.recent[0])
+
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The id of each key, :data:`MISSING` where it was never added."""
+        found = np.full(len(keys), MISSING, dtype=np.int64)
+        for run_keys, run_ids in (self.large, self.recent):
+            if len(run_keys):
+                at = np.searchsorted(run_keys, keys).clip(max=len(run_keys) - 1)
+                hit = run_keys[at] == keys
+                found[hit] = run_ids[at[hit]]
+        return found
+
+    def add(self, keys: np.ndarray, ids: np.ndarray) -> None:
+        """Add keys not in the index yet (distinct), with their ids."""
+        order = np.argsort(keys, kind="stable")
+        self.recent = _insert(self.recent, keys[order], ids[order])
+        if len(self.recent[0]) > max(1 << 16, len(self.large[0]) // 4):
+            self.large, self.recent = _insert(self.large, *self.recent), (self.recent[0][:0], self.recent[1][:0])
+
+
+def _insert(run: tuple[np.ndarray, np.ndarray], keys: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``keys`` (with ``ids``) inserted into the sorted ``run``."""
+    at = np.searchsorted(run[0], keys)
+    return np.insert(run[0], at, keys), np.insert(run[1], at, ids.astype(np.int32))
 
 
 class CorpusWriter:
@@ -88,15 +134,16 @@ class CorpusWriter:
 
     :meth:`document_ids` turns a batch of document texts into ids, writing each new text once; a
     text whose normalised hash is in ``banned`` (the evaluation texts, ``data/dedup.py``) gets
-    :data:`BANNED` and is not written. Memory: per distinct document an 8-byte key, its normalised
-    hash and its length in characters (for the stats); no text is kept once written.
+    :data:`BANNED` and is not written. Memory: per distinct document its 8-byte key and id
+    (:class:`KeyIndex`), its normalised hash and its length in characters (for the stats); no text is
+    kept once written.
     """
 
     def __init__(self, folder: str | Path, banned: set[str] | frozenset[str] = frozenset(), buffer_docs: int = 20_000):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.banned = banned
-        self._ids: dict[int, int] = {}  # text key -> doc id (BANNED for eval texts)
+        self._index = KeyIndex()  # text key -> doc id (BANNED for eval texts)
         self.norm_hash: array = array("q")  # doc id -> 8 bytes of its normalised hash (repeats of pairs)
         self.doc_chars: array = array("i")  # doc id -> characters
         self._pending: list[str] = []
@@ -121,31 +168,42 @@ class CorpusWriter:
         return self.dictionary_ids(*dictionary_indices(texts))
 
     def dictionary_ids(self, dictionary: pa.Array, indices: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
-        """Ids of ``dictionary[indices]``: the Python work is per distinct text, not per occurrence. Entries
-        marked in ``skip`` (blank texts) get :data:`BANNED` and are not written."""
+        """Ids of ``dictionary[indices]``: the work is per distinct text (one hash call each), the lookups are
+        numpy's. Entries marked in ``skip`` (blank texts) get :data:`BANNED` and are not written."""
         self.occurrences += len(indices)
-        skip = np.zeros(len(dictionary), dtype=bool) if skip is None else skip
-        values = dictionary.to_pylist()
-        lookup = np.fromiter((BANNED if u else self._id(t) for t, u in zip(values, skip)), np.int64, len(values))
+        lookup = np.full(len(dictionary), BANNED, dtype=np.int64)
+        wanted = np.arange(len(dictionary)) if skip is None else np.flatnonzero(~skip)
+        texts = dictionary.to_numpy(zero_copy_only=False)[wanted]
+        keys = np.fromiter(map(text_key, texts), np.uint64, len(texts))
+        found = self._index.lookup(keys)
+        new = np.flatnonzero(found == MISSING)
+        if len(new):
+            found[new] = self._add(texts[new], keys[new])
+        lookup[wanted] = found
         return lookup[indices]
 
-    def _id(self, text: str) -> int:
-        key = text_key(text)
-        found = self._ids.get(key)
-        if found is not None:
-            return found
-        digest = text_hash(text)
-        if digest in self.banned:
-            self._ids[key] = BANNED
-            self.banned_documents += 1
-            return BANNED
-        self._ids[key] = new = len(self.doc_chars)
-        self.norm_hash.append(int(digest[:16], 16) - (1 << 63))
-        self.doc_chars.append(len(text))
-        self._pending.append(text)
+    def _add(self, texts: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Ids for texts not seen before, in order of first appearance (an evaluation text gets
+        :data:`BANNED`); the others are queued for ``corpus.parquet`` in order of their ids."""
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)  # a hash collision: one id
+        order = np.argsort(first)  # the distinct keys in order of appearance
+        texts, keys = texts[first[order]], unique[order]
+        digests = [text_hash(t) for t in texts]
+        banned = np.fromiter((d in self.banned for d in digests), bool, len(digests))
+        ids = np.full(len(texts), BANNED, dtype=np.int64)
+        ids[~banned] = self.num_documents + np.arange(int((~banned).sum()))
+        self.banned_documents += int(banned.sum())
+        kept = texts[~banned].tolist()
+        norm = [int(d[:16], 16) - (1 << 63) for d, b in zip(digests, banned, strict=True) if not b]
+        self.norm_hash.frombytes(np.asarray(norm, dtype=np.int64).tobytes())
+        self.doc_chars.frombytes(np.fromiter(map(len, kept), np.int32, len(kept)).tobytes())
+        self._index.add(keys, ids)
+        self._pending.extend(kept)
         if len(self._pending) >= self._buffer_docs:
             self._flush_corpus()
-        return new
+        by_key = np.empty_like(ids)
+        by_key[order] = ids  # np.unique's inverse indexes the sorted keys
+        return by_key[inverse.reshape(-1)]
 
     def _flush_corpus(self) -> None:
         start = self.num_documents - len(self._pending)
