@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
 
-from minif2.data.corpus import CorpusWriter, is_corpus_layout, read_corpus_layout
+from minif2.data.corpus import MISSING, CorpusWriter, KeyIndex, is_corpus_layout, read_corpus_layout
 from minif2.data.f2llm import cap_mask, f2llm_files, import_f2llm_file, import_f2llm_folder
 from minif2.data.pretokenize import PretokenizeConfig, document_token_ids, ids_fit
 from minif2.data.pretokenize import main as pretokenize
@@ -52,6 +53,21 @@ def test_writer_stores_each_document_once(tmp_path):
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["documents"] == {"distinct": 3, "references": 7, "evaluation_texts_dropped": 1}
     assert is_corpus_layout(tmp_path)
+
+
+def test_key_index_answers_as_a_dict_across_merges():
+    """Batches of new keys past the merge threshold (2**16 in the recent run): every lookup as a dict's."""
+    rng = np.random.default_rng(0)
+    index, reference = KeyIndex(), {}
+    for size in (5, 40_000, 30_000, 70_000, 3):  # the recent run merges into the large one twice
+        keys = np.setdiff1d(rng.integers(0, 2**64, size * 2, dtype=np.uint64), list(reference))[:size]
+        keys = rng.permutation(keys)
+        ids = np.arange(len(reference), len(reference) + size)
+        index.add(keys, ids)
+        reference |= dict(zip(keys.tolist(), ids.tolist(), strict=True))
+        probe = np.concatenate([rng.choice(np.array(list(reference), np.uint64), 1000), keys[:3] + np.uint64(1)])
+        assert index.lookup(probe).tolist() == [reference.get(k, MISSING) for k in probe.tolist()]
+    assert len(index) == len(reference) and len(index.recent[0]) < len(index.large[0])
 
 
 def test_v1_import_drops_and_counts_like_dedup(tmp_path):
