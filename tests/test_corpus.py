@@ -145,6 +145,47 @@ def test_v2_layout_gives_the_rows_of_v1(tmp_path):
     assert out["v1"] == out["v2"] and len(out["v1"]) == 3
 
 
+def test_v2_token_ids_are_decoded_with_the_tokenizer_that_made_them(tmp_path):
+    """F2LLM-v2's own files keep ids only (tokenize_data_qwen.py: encode, truncate, append EOS; integer doc ids):
+    decoded with the tokenizer, the rows equal those of the same data given as texts; without it, refused."""
+    from transformers import AutoTokenizer
+
+    from minif2.assets import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model("tiny-qwen3"))
+    rows = [*ROWS, ("café  au lait?", "naïve  text\twith tabs", ["ünïcode — dash", "  leading space"])]
+    texts = sorted({t for _, p, n in rows for t in [p, *n]})
+    doc_id = {t: 100 + i for i, t in enumerate(texts)}
+
+    def ids(text: str) -> list[int]:
+        return tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+    folders = {"text": tmp_path / "text", "ids": tmp_path / "ids"}
+    for name, folder in folders.items():
+        folder.mkdir()
+        corpus = {"doc_id": [doc_id[t] for t in texts]}
+        corpus |= {"text": texts} if name == "text" else {"input_ids": [ids(t) for t in texts]}
+        pq.write_table(pa.table(corpus), folder / "corpus.parquet")
+        queries = [q for q, _, _ in rows]
+        columns = {"query": queries} if name == "text" else {"query_input_ids": [ids(q) for q in queries]}
+        columns |= {"passage_input_ids": [doc_id[p] for _, p, _ in rows]}
+        columns |= {f"negative_{i + 1}_input_ids": [doc_id[n[i]] for _, _, n in rows] for i in range(2)}
+        pq.write_table(pa.table(columns), folder / "msmarco_query.parquet")
+    with pytest.raises(UnifyError, match="f2llm_tokenizer"):
+        import_f2llm_folder(folders["ids"], CorpusWriter(tmp_path / "refused"))
+    out = {}
+    for name, folder in folders.items():
+        writer = CorpusWriter(tmp_path / f"out_{name}", banned=EVAL)
+        import_f2llm_folder(folder, writer, tokenizer=tokenizer if name == "ids" else None)
+        writer.close({})
+        data = read_corpus_layout(tmp_path / f"out_{name}")
+        out[name] = [
+            (r["query"], data.texts([r["positive_id"], *r["negative_ids"]])) for r in data.rows["msmarco"].to_pylist()
+        ]
+    assert out["ids"] == out["text"] and len(out["text"]) == 4
+    assert ("café  au lait?", ["naïve  text\twith tabs", "ünïcode — dash", "  leading space"]) in out["ids"]
+
+
 def test_v2_unknown_document_id_is_named(tmp_path):
     pq.write_table(pa.table({"doc_id": ["d0"], "text": ["a"]}), tmp_path / "corpus.parquet")
     pq.write_table(pa.table({"query": ["q", "r"], "passage_input_ids": ["d0", "d9"]}), tmp_path / "fever_query.parquet")
@@ -168,6 +209,31 @@ def test_folder_import_gives_each_source_its_family(tmp_path):
         "banking77": "clustering", "imdb": "classification", "snli": "retrieval"
     }  # fmt: skip
     assert manifest["f2llm_import"]["banking77"]["kept"] == 2
+
+
+def test_hub_f2llm_streams_every_source_of_the_cached_dataset(tmp_path, monkeypatch):
+    """``hub: f2llm`` by name: codefuse-ai/F2LLM's parquet files through huggingface_hub's cache (offline: a
+    cache laid out as a download leaves it, sources in a sub-folder), each file streamed as its own source."""
+    import huggingface_hub.constants
+
+    repo = tmp_path / "hub" / "datasets--codefuse-ai--F2LLM"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snapshot = repo / "snapshots" / ("0" * 40) / "data"
+    _v1_file(snapshot / "msmarco.parquet", [("a", "b", ["c", "d"]), ("e", "f", ["g", "h"])])
+    _v1_file(snapshot / "imdb.parquet", [("good film", "positive", ["negative"])])
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    cfg = UnifyConfig(out_dir=str(tmp_path / "data"), offline_sources=(), layout="corpus",
+                      imports=[{"name": "f2llm", "shape": "f2llm", "hub": "f2llm"}])  # fmt: skip
+    main(cfg)
+    manifest = json.loads((tmp_path / "data" / "unified" / "manifest.json").read_text())
+    assert manifest["sources"] == {"imdb": 1, "msmarco": 2}
+    with pytest.raises(UnifyError, match="cannot fetch dataset"):  # not in the cache, and offline
+        main(UnifyConfig(out_dir=str(tmp_path / "other"), offline_sources=(), layout="corpus",
+                         imports=[{"name": "x", "shape": "f2llm", "hub": "someone/absent"}]))  # fmt: skip
+    with pytest.raises(UnifyError, match="no such file or folder"):
+        main(UnifyConfig(out_dir=str(tmp_path / "other"), offline_sources=(), layout="corpus",
+                         imports=[{"name": "x", "shape": "f2llm", "hub": "/no/such/F2LLM"}]))  # fmt: skip
 
 
 def _unify(tmp_path: Path, layout: str) -> Path:

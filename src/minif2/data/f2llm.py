@@ -7,8 +7,9 @@ holds all rows in Python):
   ``negative_1..N`` texts (24 negatives, or 1 for classification);
 - v2 (docs/recipe.md §1b, ``F2LLM/tokenize_data_qwen.py``): ``corpus.parquet`` (``doc_id``, ``text``)
   and ``{source}_query.parquet`` with ``query`` and doc ids in ``passage_input_ids`` /
-  ``negative_i_input_ids`` (F2LLM's column names). Token ids are not read: the kit tokenizes with its
-  own model (``data/pretokenize.py``), so the corpus must carry ``text``.
+  ``negative_i_input_ids`` (F2LLM's column names). F2LLM-v2's own files keep token ids only
+  (``input_ids``, ``query_input_ids``): given the tokenizer that made them (``f2llm_tokenizer``, Qwen3's),
+  they are decoded back to text, since the kit tokenizes with its own model (``data/pretokenize.py``).
 
 Per batch: an optional per-source cap (F2LLM-v2 keeps 80,000 rows per source, ``df.sample(n=80000)``
 with seed 42; here a seeded choice of row numbers, the same rule but not the same rows), validation
@@ -34,13 +35,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from huggingface_hub import snapshot_download
 
 from minif2.data.corpus import BANNED, CORPUS_FILE, QUERY_SCHEMA, CorpusWriter, dictionary_indices, text_key
 from minif2.data.validation import SkipReport, UnifyError
 from minif2.instructions import instruction_for, split_instruction
 from minif2.schema import f2llm_family, text_hash
 
-__all__ = ["F2LLM_CAP", "ImportCounts", "f2llm_files", "import_f2llm_file", "import_f2llm_folder"]
+__all__ = ["F2LLM_CAP", "ImportCounts", "download_f2llm", "f2llm_files", "import_f2llm_file", "import_f2llm_folder"]
 
 F2LLM_CAP = 80_000  # rows per source in F2LLM-v2 (F2LLM/tokenize_data_qwen.py: n = 80000)
 BATCH_ROWS = 4096  # rows per streamed batch (x 25 texts of ~500 characters: ~50 MB)
@@ -73,11 +75,25 @@ def f2llm_files(folder: str | Path) -> dict[str, Path]:
         raise UnifyError(folder, None, None, "not a folder: expected a local copy of F2LLM's parquet files")
     if (folder / CORPUS_FILE).is_file():
         found = {p.name[: -len("_query.parquet")]: p for p in folder.glob("*_query.parquet")}
-    else:
-        found = {p.stem: p for p in folder.glob("*.parquet")}
+    else:  # a hub copy may keep its files in sub-folders (data/...): a source is a file name, wherever it is
+        found = {p.stem: p for p in folder.glob("*.parquet")} or {p.stem: p for p in sorted(folder.rglob("*.parquet"))}
     if not found:
         raise UnifyError(folder, None, None, "no parquet files: expected F2LLM's {source}.parquet files")
     return dict(sorted(found.items()))
+
+
+def download_f2llm(repo_id: str, revision: str | None = None) -> Path:
+    """The parquet files of a hub dataset in F2LLM's layout (e.g. ``codefuse-ai/F2LLM``), as a local folder
+    for :func:`f2llm_files`, through ``huggingface_hub.snapshot_download``'s cache: once downloaded, a run with
+    ``HF_HUB_OFFLINE=1`` reads the cached copy and never reaches the network. Only ``*.parquet`` is fetched."""
+    try:
+        folder = snapshot_download(
+            repo_id, repo_type="dataset", revision=revision, allow_patterns=["*.parquet", "**/*.parquet"]
+        )
+    except Exception as err:  # noqa: BLE001 - the hub raises many types; say what to do
+        hint = "offline, download it once (huggingface-cli download --repo-type dataset ...) or give a local folder"
+        raise UnifyError(repo_id, None, None, f"cannot fetch dataset: {type(err).__name__}: {err}", hint) from err
+    return Path(folder)
 
 
 def cap_mask(num_rows: int, cap: int | None, seed: int) -> np.ndarray | None:
@@ -295,16 +311,31 @@ def import_f2llm_file(
     return run
 
 
-def _v2_documents(corpus: Path, writer: CorpusWriter) -> tuple[np.ndarray, np.ndarray]:
-    """Stream F2LLM-v2's ``corpus.parquet`` into ``writer``: (sorted keys of its doc ids, the kit's ids)."""
+def decode_ids(column: pa.ChunkedArray | pa.Array, tokenizer: Any) -> pa.Array:
+    """F2LLM-v2's token ids (a list column) back to text with the tokenizer that made them: the EOS that
+    ``tokenize_data_qwen.py`` appends after truncation is removed; a document cut at 2047 tokens stays cut.
+    A null row stays null (validation names it)."""
+    eos = tokenizer.eos_token_id
+    rows = [r[:-1] if r and r[-1] == eos else r for r in _one(column).to_pylist()]
+    present = [r for r in rows if r is not None]
+    decoded = iter(tokenizer.batch_decode(present, skip_special_tokens=False, clean_up_tokenization_spaces=False))
+    return pa.array([None if r is None else next(decoded) for r in rows], pa.string())
+
+
+def _v2_documents(corpus: Path, writer: CorpusWriter, tokenizer: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stream F2LLM-v2's ``corpus.parquet`` into ``writer``: (sorted keys of its doc ids, the kit's ids).
+    Its documents are ``text``, or ``input_ids`` decoded with ``tokenizer`` (F2LLM-v2's release keeps only ids)."""
     names = pq.ParquetFile(corpus).schema_arrow.names
-    if "text" not in names or "doc_id" not in names:
-        hint = "the kit tokenizes with its own model, so it needs the texts (F2LLM-v2 keeps only input_ids)"
-        raise UnifyError(corpus, None, "text", f"missing field: needs columns 'doc_id' and 'text' (has {names})", hint)
+    column = "text" if "text" in names else "input_ids"
+    if "doc_id" not in names or column not in names or (column == "input_ids" and tokenizer is None):
+        hint = "F2LLM-v2 keeps only input_ids: set `f2llm_tokenizer` to the tokenizer that made them (Qwen3's)"
+        why = f"missing field: needs 'doc_id' and 'text' (or 'input_ids' with f2llm_tokenizer); has {names}"
+        raise UnifyError(corpus, None, "text", why, hint)
     keys, kit_ids = [], []
-    for batch, _, _ in _batches(corpus, ["doc_id", "text"], None, 0):
+    for batch, _, _ in _batches(corpus, ["doc_id", column], None, 0):
         keys.append(_id_keys(batch["doc_id"]))
-        kit_ids.append(writer.document_ids(batch["text"]))
+        texts = batch["text"] if column == "text" else decode_ids(batch["input_ids"], tokenizer)
+        kit_ids.append(writer.document_ids(texts))
     keys_all, ids_all = np.concatenate(keys), np.concatenate(kit_ids)
     order = np.argsort(keys_all, kind="stable")
     return keys_all[order], ids_all[order]
@@ -321,21 +352,25 @@ def _id_keys(doc_ids: pa.ChunkedArray) -> np.ndarray:
 def import_f2llm_v2(
     path: Path, source: str, writer: CorpusWriter, lookup: tuple[np.ndarray, np.ndarray], task: str | None = None,
     cap: int | None = None, seed: int = 0, lenient: bool = False, report: SkipReport | None = None,
+    tokenizer: Any = None,
 ) -> _SourceImport:  # fmt: skip
-    """Stream one v2 ``{source}_query.parquet`` into ``writer``; its doc ids are looked up in ``lookup``."""
+    """Stream one v2 ``{source}_query.parquet`` into ``writer``; its doc ids are looked up in ``lookup``.
+    The query is ``query``, or ``query_input_ids`` decoded with ``tokenizer`` (F2LLM-v2's own files)."""
     names = pq.ParquetFile(path).schema_arrow.names
     negatives = _negative_columns(names, _NEGATIVE_ID)
-    if "query" not in names or "passage_input_ids" not in names:
-        hint = "F2LLM-v2 drops the query text; the kit needs it (keep `query` when writing the file)"
-        raise UnifyError(
-            path, None, "query", f"missing field: needs 'query' and 'passage_input_ids' (has {names})", hint
-        )
+    query = "query" if "query" in names else "query_input_ids"
+    if query not in names or "passage_input_ids" not in names or (query != "query" and tokenizer is None):
+        hint = "F2LLM-v2 keeps only query_input_ids: set `f2llm_tokenizer` to the tokenizer that made them"
+        why = "missing field: needs 'query' (or 'query_input_ids' with f2llm_tokenizer) and 'passage_input_ids'"
+        raise UnifyError(path, None, "query", f"{why}; has {names}", hint)
     task = task or f2llm_family(source, negatives == ["negative_1_input_ids"])
     run = _SourceImport(writer, source, task, str(path), lenient, report or SkipReport())
     keys, kit_ids = lookup
-    for batch, rows, capped in _batches(path, ["query", "passage_input_ids", *negatives], cap, seed):
+    for batch, rows, capped in _batches(path, [query, "passage_input_ids", *negatives], cap, seed):
         run.counts.rows_read += len(rows) + capped
         run.counts.capped_out += capped
+        if query != "query":
+            batch = batch.append_column("query", decode_ids(batch[query], tokenizer))
         batch, rows = run.valid(batch, rows, ["query"])
         wanted = np.stack([_id_keys(batch[c]) for c in ["passage_input_ids", *negatives]], axis=1)
         at = np.searchsorted(keys, wanted).clip(max=len(keys) - 1)
@@ -349,14 +384,16 @@ def import_f2llm_v2(
 
 def import_f2llm_folder(
     folder: str | Path, writer: CorpusWriter, cap: int | None = None, seed: int = 0, lenient: bool = False,
-    report: SkipReport | None = None, tasks: dict[str, str] | None = None,
+    report: SkipReport | None = None, tasks: dict[str, str] | None = None, tokenizer: Any = None,
 ) -> dict[str, _SourceImport]:  # fmt: skip
-    """Every source of a local copy of F2LLM's data (``f2llm_files``), v1 or v2, into ``writer``."""
+    """Every source of a local copy of F2LLM's data (``f2llm_files``), v1 or v2, into ``writer``; v2 files
+    that hold token ids only are decoded with ``tokenizer`` (:func:`decode_ids`)."""
     files, tasks = f2llm_files(folder), tasks or {}
     report = report if report is not None else SkipReport()
     if (Path(folder) / CORPUS_FILE).is_file():
-        lookup = _v2_documents(Path(folder) / CORPUS_FILE, writer)
+        lookup = _v2_documents(Path(folder) / CORPUS_FILE, writer, tokenizer)
         return {
-            s: import_f2llm_v2(p, s, writer, lookup, tasks.get(s), cap, seed, lenient, report) for s, p in files.items()
+            s: import_f2llm_v2(p, s, writer, lookup, tasks.get(s), cap, seed, lenient, report, tokenizer)
+            for s, p in files.items()
         }
     return {s: import_f2llm_file(p, s, writer, tasks.get(s), cap, seed, lenient, report) for s, p in files.items()}

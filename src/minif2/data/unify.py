@@ -30,7 +30,9 @@ from typing import Any, Literal
 
 import datasets
 import yaml
+from transformers import AutoTokenizer
 
+from minif2.assets import resolve_model
 from minif2.config import PROFILES, from_dict, load_config, profile_path, save_config, staged_folder
 from minif2.data.adapters import (
     from_classification_examples,
@@ -42,7 +44,7 @@ from minif2.data.adapters import (
 )
 from minif2.data.corpus import CorpusWriter
 from minif2.data.dedup import DedupReport, dedup_samples
-from minif2.data.f2llm import f2llm_files, import_f2llm_file, import_f2llm_folder
+from minif2.data.f2llm import download_f2llm, f2llm_files, import_f2llm_file, import_f2llm_folder
 from minif2.data.holdout import hold_out_source, stratified_split
 from minif2.data.loaders import HUB_SOURCES, load_hub_source
 from minif2.data.sources import (
@@ -57,7 +59,7 @@ from minif2.data.sources import (
 )
 from minif2.data.task_folders import eval_texts, write_eval_task
 from minif2.data.teacher_agreement import TEACHER_AGREEMENT, sentence_pairs, teacher_agreement_rows
-from minif2.data.validation import SkipReport
+from minif2.data.validation import SkipReport, UnifyError
 from minif2.data.wikipedia import WIKI_SOURCES, read_wikipedia, split_articles, wikipedia_samples
 from minif2.instructions import instruction_for
 from minif2.provenance import environment_record, folder_fingerprint
@@ -134,10 +136,13 @@ class UnifyConfig:
     holdout: float = 0.0  # every import's held-out fraction, unless it sets its own (data/holdout.py); 0 = none
     offline_eval_tasks: bool = False  # write the offline held-out suite even with `offline_sources: []`
     # kit (issue 24): "inline" (every row holds its texts: schema.write_unified) | "corpus" (F2LLM-v2, docs/recipe.md
-    # §1b: documents once in corpus.parquet, rows by id; data/corpus.py). With "corpus", an import of shape f2llm
-    # whose `path` (or `hub`) is a local file or folder is streamed in batches (data/f2llm.py)
+    # §1b: documents once in corpus.parquet, rows by id; data/corpus.py). With "corpus", every import of shape f2llm
+    # (a local file or folder, or a hub dataset: its parquet files) is streamed in batches (data/f2llm.py)
     layout: Literal["inline", "corpus"] = "inline"
     f2llm_cap: int | None = None  # rows kept per streamed F2LLM source (seeded); F2LLM-v2: 80000 (f2llm.F2LLM_CAP)
+    # F2LLM-v2's own files hold token ids only: the tokenizer that made them (Qwen/Qwen3-0.6B, or a local copy)
+    # decodes them back to text (f2llm.decode_ids); None: such files are refused with this hint
+    f2llm_tokenizer: str | None = None
 
 
 def import_sources(specs: list[dict[str, Any]], lenient: bool, report: SkipReport) -> dict[str, list[Sample]]:
@@ -191,26 +196,45 @@ def import_held_out(
 
 
 def streamed(spec: ImportSpec, layout: str) -> bool:
-    """An import read in batches into the corpus layout: shape f2llm from a local file or folder (data/f2llm.py)."""
+    """An import read in batches into the corpus layout: shape f2llm, from a local file or folder or a hub
+    dataset (its parquet files downloaded first: :func:`f2llm_local`; data/f2llm.py)."""
+    return layout == "corpus" and spec.shape == "f2llm" and (spec.path or spec.hub) is not None
+
+
+def f2llm_local(spec: ImportSpec) -> Path:
+    """The local file or folder of a streamed F2LLM import: ``path``, a ``hub`` that is a local path, or a hub
+    dataset (a ``HUB_SOURCES`` name such as ``f2llm``, or an id) fetched by ``f2llm.download_f2llm``."""
     local = spec.path if spec.path is not None else spec.hub
-    return layout == "corpus" and spec.shape == "f2llm" and local is not None and Path(local).exists()
+    if Path(local).exists():
+        return Path(local)
+    if spec.path is not None or local.startswith(("/", ".", "~")):
+        raise UnifyError(local, None, None, "missing file: no such file or folder", "give F2LLM's parquet files")
+    return download_f2llm(HUB_SOURCES.get(spec.hub, {"path": spec.hub})["path"], spec.options.get("revision"))
+
+
+def _tokenizer(name: str | None) -> Any:
+    """The tokenizer of ``f2llm_tokenizer`` (an asset name, local folder or hub id; no remote code), or None."""
+    if name is None:
+        return None
+    return AutoTokenizer.from_pretrained(resolve_model(name))
 
 
 def stream_imports(cfg: UnifyConfig, writer: CorpusWriter, skips: SkipReport, dedup: DedupReport) -> list[Any]:
     """Stream every F2LLM import (:func:`streamed`) into ``writer``; returns each source's import record.
 
-    A folder gives every source of a local copy of F2LLM's data (``hub: f2llm`` downloaded); a file, one
-    source named by the import. Drops are added to ``dedup`` and ``skips``, as for the other sources.
+    A folder gives every source of a copy of F2LLM's data (``hub: f2llm``: every source of the released
+    dataset); a file, one source named by the import. Drops are added to ``dedup`` and ``skips``, as for
+    the other sources.
     """
-    runs = []
+    runs, tokenizer = [], _tokenizer(cfg.f2llm_tokenizer)
     for i, raw in enumerate(cfg.imports):
         spec = from_dict(ImportSpec, raw, f"imports[{i}]")
         if not streamed(spec, cfg.layout):
             continue
-        local = Path(spec.path if spec.path is not None else spec.hub)
+        local = f2llm_local(spec)
         if local.is_dir():
             tasks = {name: spec.task for name in f2llm_files(local)} if spec.task else None
-            found = import_f2llm_folder(local, writer, cfg.f2llm_cap, cfg.seed, cfg.lenient, skips, tasks)
+            found = import_f2llm_folder(local, writer, cfg.f2llm_cap, cfg.seed, cfg.lenient, skips, tasks, tokenizer)
             runs += list(found.values())
         else:
             runs.append(
