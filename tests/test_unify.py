@@ -265,9 +265,14 @@ def _tiny_cfg(tmp_path: Path, **kw) -> UnifyConfig:
 
 
 def test_main_writes_unified_and_eval_tasks_without_overlap(tmp_path):
+    """One whole unify, checked for: sources, skips, licences, eval tasks, no overlap, instructions, held-out
+    articles, and ``source_caps`` giving one source its own cap (the tiny profile's code search: issue 17)."""
     bad = _write(tmp_path / "mine.jsonl", ['{"query": "my question", "positive": "my answer"}', '{"query": ""}'])
-    out = main(_tiny_cfg(tmp_path, imports=[{"name": "mine", "path": str(bad), "shape": "pairs"}], lenient=True))
+    imports = [{"name": "mine", "path": str(bad), "shape": "pairs"}]
+    out = main(_tiny_cfg(tmp_path, imports=imports, lenient=True, source_caps={"code_search": 220}))
     unified = read_unified(out / "unified")
+    assert 150 < len(unified["code_search"]) <= 220
+    assert all(len(rows) <= 150 for name, rows in unified.items() if name != "code_search")
     manifest = json.loads((out / "unified" / "manifest.json").read_text())
     offline = {"code_search", "code_library", "code_modules", "lee_news", "word_similarity"}
     assert set(unified) == offline | {"wiki_paragraphs", "wiki_articles", "mine"}
@@ -326,28 +331,6 @@ def test_cli_config_keys_win_over_profile(tmp_path):
     saved = yaml.safe_load((tmp_path / "d" / "unified" / "unify_config.yaml").read_text())
     assert saved["offline_sources"] == [] and saved["eval_code_queries"] == 500
     assert saved["max_samples_per_source"] == 500 and saved["seed"] == 3  # from the tiny profile / the flag
-
-
-def test_source_caps_replace_the_common_cap_per_source(tmp_path):
-    """``source_caps`` gives one source its own cap (the tiny profile's code search: issue 17)."""
-    from minif2.data.unify import UnifyConfig, main
-
-    cfg = UnifyConfig(
-        out_dir=str(tmp_path / "d"),
-        cache_dir=str(tmp_path / "cache"),
-        code_libraries=("stdlib", "numpy"),
-        code_max_files_per_library=40,
-        max_samples_per_source=40,
-        source_caps={"code_search": 120},
-        eval_code_corpus=50,
-        eval_code_queries=20,
-        eval_rows_per_split=20,
-        eval_sts_pairs=20,
-    )
-    main(cfg)
-    data = read_unified(tmp_path / "d" / "unified")
-    assert 40 < len(data["code_search"]) <= 120
-    assert all(len(rows) <= 40 for name, rows in data.items() if name != "code_search")
 
 
 @pytest.mark.parametrize("seed", range(6))
