@@ -31,6 +31,20 @@ def test_rows_recompute_mtebs_main_score_for_every_type(scored: pd.DataFrame) ->
     assert scored.set_index(["model", "task"]).loc[("minilm", "ToySTS"), "rows"] == 30
 
 
+@pytest.mark.parametrize("kind", ["mean", "spearman", "ap"])
+def test_resamples_scored_at_once_equal_one_at_a_time(kind: str) -> None:
+    """``statistics`` (numpy, all resamples) = ``statistic`` (scipy / sklearn, one resample), ties and a
+    constant resample included, in blocks smaller than the resamples too."""
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 4, 40).astype(float)  # many ties
+    gold = rng.integers(0, 2, 40) if kind == "ap" else rng.integers(0, 6, 40).astype(float)
+    scores = RowScores("T", kind, values, None if kind == "mean" else gold)
+    idx = np.vstack([rng.integers(0, 40, (300, 40)), np.full((1, 40), 3)])  # the last: one row repeated
+    expected = np.array([scores.statistic(i) for i in idx])
+    np.testing.assert_allclose(scores.statistics(idx), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scores.statistics(np.repeat(idx, 1000, axis=1)[:60]), expected[:60], atol=1e-12)
+
+
 def test_bootstrap_of_a_proportion_matches_the_normal_formula() -> None:
     """Textbook case: 240 of 400 right; the 95 % interval is p +- 1.96 sqrt(p (1 - p) / n) = 0.6 +- 0.048."""
     rows = RowScores("t", "mean", np.array([1.0] * 240 + [0.0] * 160))

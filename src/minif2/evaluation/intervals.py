@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import average_precision_score
 
 from minif2.evaluation.retrieval import ndcg_at_k
@@ -72,6 +72,23 @@ class RowScores:
             rho = spearmanr(v, g).statistic
             return float(rho) if np.isfinite(rho) else 0.0
         return float(average_precision_score(g, v)) if 0 < g.sum() < len(g) else 0.0
+
+    def statistics(self, idx: np.ndarray) -> np.ndarray:
+        """The main score on each row of ``idx`` (resamples x rows) at once: what :meth:`statistic` gives
+        for each, in numpy (Spearman as Pearson's r of average ranks, as scipy computes it); ``ap`` loops.
+        Blocks of resamples keep the arrays near 2M values (16 MB) whatever the task's size."""
+        step = max(1, 2_000_000 // max(idx.shape[1], 1))
+        if len(idx) > step:
+            return np.concatenate([self.statistics(idx[i : i + step]) for i in range(0, len(idx), step)])
+        if self.kind in ("mean", "experiments"):
+            return self.values[idx].mean(axis=1)
+        if self.kind == "ap":
+            return np.array([self.statistic(i) for i in idx])
+        x, y = (rankdata(a[idx], axis=1) for a in (self.values, self.gold))
+        x, y = x - x.mean(axis=1, keepdims=True), y - y.mean(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a resample of equal values: no correlation
+            rho = (x * y).sum(axis=1) / np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+        return np.where(np.isfinite(rho), np.clip(rho, -1.0, 1.0), 0.0)
 
 
 def _retrieval_rows(predictions: dict[str, dict[str, float]], qrels: dict[str, dict[str, int]], k: int) -> np.ndarray:
@@ -139,7 +156,7 @@ def bootstrap_interval(scores: RowScores, seed: int = 0, level: float = 0.95) ->
     if scores.kind == "experiments":
         low, high = np.percentile(scores.values, [tail, 100 - tail])
         return float(low), float(high)
-    boot = [scores.statistic(idx) for idx in _resamples(scores.rows, seed)]
+    boot = scores.statistics(_resamples(scores.rows, seed))
     low, high = np.percentile(boot, [tail, 100 - tail])
     return float(low), float(high)
 
@@ -160,7 +177,8 @@ def paired_interval(
     if base.kind == "experiments":
         low, high = np.percentile(other.values - base.values, [tail, 100 - tail])
         return gain, float(low), float(high)
-    boot = [other.statistic(idx) - base.statistic(idx) for idx in _resamples(base.rows, seed)]
+    idx = _resamples(base.rows, seed)
+    boot = other.statistics(idx) - base.statistics(idx)
     low, high = np.percentile(boot, [tail, 100 - tail])
     return gain, float(low), float(high)
 
