@@ -255,6 +255,22 @@ def test_either_layout_gives_the_same_training_batches(tmp_path):
     assert y.document_ids is None
 
 
+def test_an_inline_folder_converted_gives_the_same_training_batches(tmp_path):
+    """``inline_to_corpus`` (e.g. on ``minif2 mine``'s output): the same rows and batches, each document once."""
+    from minif2.data.corpus import inline_to_corpus
+
+    inline = _unify(tmp_path, "inline")
+    converted = inline_to_corpus(inline, tmp_path / "converted", rows_per_batch=7)  # three batches of 18 + 2 rows
+    manifest = json.loads((converted / "manifest.json").read_text())
+    assert manifest["sources"] == {"msmarco": 20} and manifest["documents"]["distinct"] == 20
+    assert manifest["documents"]["references"] == 20 * 4  # positive + 3 negatives per row, stored once each
+    a, b = load_training_data(inline, 0.1), load_training_data(converted, 0.1)
+    assert a.sizes == b.sizes and a.negatives_available == b.negatives_available
+    for split, indices in (("train", [0, 5, 17]), ("validation", [0, 1])):
+        x, y = a.batch("msmarco", indices, [2, 0], split), b.batch("msmarco", indices, [2, 0], split)
+        assert (x.queries, x.positives, x.negatives, x.k) == (y.queries, y.positives, y.negatives, y.k)
+
+
 def test_pretokenized_corpus_gives_the_same_input_ids_and_masks(tmp_path, train_config):
     from minif2.model import Embedder
     from minif2.training.trainer import draw_batch, embed_batch

@@ -32,7 +32,7 @@ from minif2.data.adapters import (
     from_sts,
     import_jsonl,
 )
-from minif2.data.corpus import CorpusWriter, is_corpus_layout, read_corpus_layout
+from minif2.data.corpus import CorpusWriter, inline_to_corpus, is_corpus_layout, read_corpus_layout
 from minif2.data.dedup import DedupReport, dedup_samples
 from minif2.data.f2llm import F2LLM_CAP, ImportCounts, f2llm_files, import_f2llm_file, import_f2llm_folder
 from minif2.data.holdout import hold_out_source, retrieval_task, split_by_query, stratified_split
@@ -90,6 +90,7 @@ __all__ = [
     "f2llm_files",
     "import_f2llm_file",
     "import_f2llm_folder",
+    "inline_to_corpus",
     "is_corpus_layout",
     "read_corpus_layout",
     "DedupReport",

@@ -19,8 +19,9 @@ a fast non-cryptographic hash: chosen because each distinct text of a batch is h
 import's hottest loop, 10x cheaper than BLAKE2 here): two different texts share an id with probability
 about n^2 / 2^65 (1e-6 for 6M documents); texts crafted to collide could be merged. This
 module writes and reads the layout; importing F2LLM's files into it is ``data/f2llm.py``; it does not
-read texts for mining (``minif2 mine`` reads the inline form). Described in docs/recipe.md §1b and the
-README (F2LLM's full data); not yet taught in a notebook.
+read texts for mining (``minif2 mine`` reads and writes the inline form; :func:`inline_to_corpus` converts
+its output). Described in docs/recipe.md §1b and the README (F2LLM's full data); taught at the end of
+notebook 02 on the course's mined data.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import xxhash
 
 from minif2.config import MissingInputError
 from minif2.provenance import file_sha256
-from minif2.schema import Sample, text_hash
+from minif2.schema import Sample, read_unified, text_hash
 
 __all__ = [
     "CORPUS_FILE",
@@ -48,6 +49,7 @@ __all__ = [
     "KeyIndex",
     "QUERY_SCHEMA",
     "dictionary_indices",
+    "inline_to_corpus",
     "is_corpus_layout",
     "query_file",
     "read_corpus_layout",
@@ -278,6 +280,21 @@ def dictionary_indices(texts: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.
         parts = [c.indices.fill_null(0).to_numpy(zero_copy_only=False) for c in encoded.chunks]
         return encoded.chunk(0).dictionary, np.concatenate(parts).astype(np.int64)  # a null text: index 0
     return encoded.dictionary, encoded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def inline_to_corpus(inline_dir: str | Path, folder: str | Path, rows_per_batch: int = 10_000) -> Path:
+    """A folder in the inline form (``schema.write_unified``: ``minif2 unify`` or ``minif2 mine``'s output)
+    rewritten in the corpus layout, source by source in batches of rows (its datasets are memory-mapped).
+    Mined negatives come from the same corpus as the positives, so each document is written once here where
+    the inline form repeats it in every row that uses it. Training reads either form with the same batches."""
+    data = read_unified(inline_dir)
+    writer = CorpusWriter(folder)
+    for source, rows in data.items():
+        for start in range(0, len(rows), rows_per_batch):
+            chunk = rows[start : start + rows_per_batch]  # a dict of columns
+            fields = ("query", "positive", "negatives", "task", "source", "instruction")
+            writer.write_samples(source, [Sample(*values) for values in zip(*(chunk[f] for f in fields))])
+    return writer.close({"converted_from": str(inline_dir)})
 
 
 def samples_to_batch(samples: list[Sample], writer: CorpusWriter) -> pa.Table:
