@@ -83,6 +83,19 @@ def test_encode_order_norm_and_instruction(tiny):
     assert not np.allclose(instructed, out[:1], atol=1e-3)
 
 
+def test_a_repeated_text_is_embedded_once_with_the_same_vector(tiny, monkeypatch):
+    """mteb's STS tasks pass every pair's two sentences (LeeSTS: 2450 texts, 50 distinct): each distinct text is
+    embedded once, and every copy gets the vector the distinct list gives it."""
+    texts = [TEXTS[1], TEXTS[0], TEXTS[1], TEXTS[2], TEXTS[0]]
+    distinct = tiny.encode(TEXTS[:3], batch_size=2)
+    seen: list[str] = []
+    embed = tiny.embed
+    monkeypatch.setattr(tiny, "embed", lambda batch: seen.extend(batch) or embed(batch))
+    out = tiny.encode(texts, batch_size=2)
+    assert sorted(seen) == sorted(TEXTS[:3])
+    np.testing.assert_array_equal(out, distinct[[1, 0, 1, 2, 0]])
+
+
 def test_format_query_template():
     assert format_query("what is BM25", "Retrieve passages") == "Instruct: Retrieve passages\nQuery: what is BM25"
     assert format_query("what is BM25", None) == "what is BM25"

@@ -318,11 +318,14 @@ class Embedder(nn.Module):
     ) -> np.ndarray | torch.Tensor:
         """Embed ``texts`` (queries if ``instruction`` is given) -> float32 (n, dim), in input order.
 
-        Texts are batched longest-first so that each batch pads little.
+        Texts are batched longest-first so that each batch pads little, and a text repeated in ``texts`` is
+        embedded once (mteb's STS tasks pass each pair's two sentences: LeeSTS's 1225 pairs hold 50 documents).
         """
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts, not one string")
-        texts = self.format_queries(texts, instruction)
+        position: dict[str, int] = {}
+        inverse = [position.setdefault(t, len(position)) for t in self.format_queries(texts, instruction)]
+        texts = list(position)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         was_training, exits, self.exit_layers = self.training, self.exit_layers, None  # the full model only
         self.eval()
@@ -335,7 +338,7 @@ class Embedder(nn.Module):
             self.train(was_training)
             self.exit_layers = exits
         out = torch.cat(chunks) if chunks else torch.empty(0, self.dim)
-        out = out[torch.from_numpy(np.argsort(order, kind="stable"))].float()
+        out = out[torch.from_numpy(np.argsort(order, kind="stable"))].float()[torch.tensor(inverse, dtype=torch.long)]
         return out if convert_to_tensor else out.numpy()
 
     # ---------------------------------------------------------------- LoRA
