@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from minif2.config import MissingInputError
+from minif2.config import MissingInputError, staged_folder
 from minif2.provenance import file_sha256
 from minif2.schema import Sample, read_unified, text_hash
 
@@ -288,13 +288,15 @@ def inline_to_corpus(inline_dir: str | Path, folder: str | Path, rows_per_batch:
     Mined negatives come from the same corpus as the positives, so each document is written once here where
     the inline form repeats it in every row that uses it. Training reads either form with the same batches."""
     data = read_unified(inline_dir)
-    writer = CorpusWriter(folder)
-    for source, rows in data.items():
-        for start in range(0, len(rows), rows_per_batch):
-            chunk = rows[start : start + rows_per_batch]  # a dict of columns
-            fields = ("query", "positive", "negatives", "task", "source", "instruction")
-            writer.write_samples(source, [Sample(*values) for values in zip(*(chunk[f] for f in fields))])
-    return writer.close({"converted_from": str(inline_dir)})
+    fields = ("query", "positive", "negatives", "task", "source", "instruction")
+    with staged_folder(folder) as staged:  # a failed conversion leaves a previous ``folder`` as it was
+        writer = CorpusWriter(staged)
+        for source, rows in data.items():
+            for start in range(0, len(rows), rows_per_batch):
+                chunk = rows[start : start + rows_per_batch]  # a dict of columns
+                writer.write_samples(source, [Sample(*values) for values in zip(*(chunk[f] for f in fields))])
+        writer.close({"converted_from": str(inline_dir)})
+    return Path(folder)
 
 
 def samples_to_batch(samples: list[Sample], writer: CorpusWriter) -> pa.Table:
