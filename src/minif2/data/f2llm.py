@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from huggingface_hub import snapshot_download
 
-from minif2.data.corpus import BANNED, CORPUS_FILE, QUERY_SCHEMA, CorpusWriter, dictionary_indices, text_key
+from minif2.data.corpus import BANNED, CORPUS_FILE, QUERY_SCHEMA, CorpusWriter, dictionary_indices, utf8_keys
 from minif2.data.validation import SkipReport, UnifyError
 from minif2.instructions import instruction_for, split_instruction
 from minif2.schema import f2llm_family, text_hash
@@ -133,12 +133,7 @@ class _SourceImport:
                 raise UnifyError(self.where, None, name, reason, "Give text columns")
             nulls = pc.is_null(column).to_numpy(zero_copy_only=False)
             for i in np.flatnonzero(_blank(column) & ~bad):
-                why = (
-                    "missing field: the value is null"
-                    if nulls[i]
-                    else "empty text: the value is empty or whitespace only"
-                )
-                error = UnifyError(self.where, int(rows[i]), name, why)
+                error = UnifyError(self.where, int(rows[i]), name, _blank_reason(nulls[i]))
                 if not self.lenient:
                     raise error
                 self.report.add(error)
@@ -159,12 +154,7 @@ class _SourceImport:
         bad = nulls | blank_values[indices].reshape(len(columns), -1).T
         for i in np.flatnonzero(bad.any(axis=1)):
             j = int(np.argmax(bad[i]))
-            why = (
-                "missing field: the value is null"
-                if nulls[i, j]
-                else "empty text: the value is empty or whitespace only"
-            )
-            error = UnifyError(self.where, int(rows[i]), columns[j], why)
+            error = UnifyError(self.where, int(rows[i]), columns[j], _blank_reason(nulls[i, j]))
             if not self.lenient:
                 raise error
             self.report.add(error)
@@ -242,6 +232,11 @@ def _one(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
         return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     return column
+
+
+def _blank_reason(null: bool) -> str:
+    """What a rejected text was: null, or empty / whitespace only (validation.py's wording)."""
+    return "missing field: the value is null" if null else "empty text: the value is empty or whitespace only"
 
 
 def _blank(column: pa.Array) -> np.ndarray:
@@ -342,11 +337,13 @@ def _v2_documents(corpus: Path, writer: CorpusWriter, tokenizer: Any = None) -> 
 
 
 def _id_keys(doc_ids: pa.ChunkedArray) -> np.ndarray:
-    """F2LLM's doc ids (strings such as ``msmarco_12``, or integers) as 8-byte keys, one Python call per distinct id."""
+    """F2LLM's doc ids (strings such as ``msmarco_12``, or integers) as 8-byte keys: each distinct id, as text,
+    hashed like a document (``corpus.utf8_keys``)."""
     column = _one(doc_ids)
     encoded = column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
-    digests = [text_key(str(t)) for t in encoded.dictionary.to_pylist()]
-    return np.asarray(digests, dtype=np.uint64)[encoded.indices.to_numpy(zero_copy_only=False)]
+    dictionary = encoded.dictionary.cast(pa.string())
+    keys = utf8_keys(dictionary, np.arange(len(dictionary)))
+    return keys[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def import_f2llm_v2(

@@ -32,7 +32,7 @@ import datasets
 import yaml
 from transformers import AutoTokenizer
 
-from minif2.assets import resolve_model
+from minif2.assets import is_hub_id, resolve_model
 from minif2.config import PROFILES, from_dict, load_config, profile_path, save_config, staged_folder
 from minif2.data.adapters import (
     from_classification_examples,
@@ -207,9 +207,9 @@ def f2llm_local(spec: ImportSpec) -> Path:
     local = spec.path if spec.path is not None else spec.hub
     if Path(local).exists():
         return Path(local)
-    if spec.path is not None or local.startswith(("/", ".", "~")):
-        raise UnifyError(local, None, None, "missing file: no such file or folder", "give F2LLM's parquet files")
-    return download_f2llm(HUB_SOURCES.get(spec.hub, {"path": spec.hub})["path"], spec.options.get("revision"))
+    if spec.path is None and (spec.hub in HUB_SOURCES or is_hub_id(spec.hub)):
+        return download_f2llm(HUB_SOURCES.get(spec.hub, {"path": spec.hub})["path"], spec.options.get("revision"))
+    raise UnifyError(local, None, None, "missing file: no such file or folder", "give F2LLM's parquet files")
 
 
 def _tokenizer(name: str | None) -> Any:
